@@ -1,0 +1,520 @@
+//! Accounts over the API: the RealWorld user and profile endpoints, and personal API tokens.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::models::{self, User};
+use super::{api_tokens, password};
+use crate::error::{AppError, FieldErrors, Result};
+use crate::http::ClientIp;
+use crate::http::api::{self, ApiJson, Page, PageNumber};
+use crate::http::auth::{MaybeUser, RequireUser};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(current_user, update_user))
+        .routes(routes!(profile))
+        .routes(routes!(follow, unfollow))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+}
+
+// ---------------------------------------------------------------- shapes
+
+#[derive(Serialize, ToSchema)]
+pub struct UserBody {
+    email: String,
+    /// A JWT for `Authorization: Token …`.
+    token: String,
+    username: String,
+    bio: Option<String>,
+    image: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserEnvelope {
+    user: UserBody,
+}
+
+#[derive(Serialize, ToSchema, Clone)]
+pub struct ProfileBody {
+    pub username: String,
+    pub bio: Option<String>,
+    pub image: Option<String>,
+    pub following: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProfileEnvelope {
+    profile: ProfileBody,
+}
+
+/// The picture shown for a user: the URL they set through the API, else their uploaded avatar.
+pub fn image_of(
+    state: &AppState,
+    user_image_url: Option<&str>,
+    avatar: Option<&str>,
+) -> Option<String> {
+    match (user_image_url, avatar) {
+        (Some(url), _) if !url.is_empty() => Some(url.to_string()),
+        (_, Some(key)) => Some(format!(
+            "{}{}",
+            state.settings.base_url(),
+            crate::storage::Storage::url(key)
+        )),
+        _ => None,
+    }
+}
+
+fn blank_to_none(s: &str) -> Option<String> {
+    if s.is_empty() {
+        None
+    } else {
+        Some(s.to_string())
+    }
+}
+
+pub fn profile_of(state: &AppState, u: &User, following: bool) -> ProfileBody {
+    ProfileBody {
+        username: u.username.clone(),
+        bio: blank_to_none(&u.bio),
+        image: image_of(state, u.image_url.as_deref(), u.avatar.as_deref()),
+        following,
+    }
+}
+
+fn user_envelope(state: &AppState, u: &User) -> Result<UserEnvelope> {
+    Ok(UserEnvelope {
+        user: UserBody {
+            email: u.email.clone(),
+            token: api::issue_jwt(state, u)?,
+            username: u.username.clone(),
+            bio: blank_to_none(&u.bio),
+            image: image_of(state, u.image_url.as_deref(), u.avatar.as_deref()),
+        },
+    })
+}
+
+/// `Some(text)` when present and not blank, else a "can't be blank" error on `field`.
+fn required(value: &Option<String>, field: &str, errors: &mut FieldErrors) -> Option<String> {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => Some(value.clone().unwrap_or_default()),
+        _ => {
+            errors.add(field, "can't be blank");
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------- register / login
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUser {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUserEnvelope {
+    user: NewUser,
+}
+
+/// Register a user (RealWorld). Throttled per client address.
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUserEnvelope,
+    responses((status = 201, body = UserEnvelope), (status = 409, description = "username or email taken"),
+              (status = 422, description = "invalid field")))]
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<NewUserEnvelope>,
+) -> Result<Response> {
+    state
+        .throttles
+        .check(&state.throttles.register, &[format!("ip:{ip}")])
+        .await?;
+    let u = body.user;
+    let mut errors = FieldErrors::new();
+    let username = required(&u.username, "username", &mut errors);
+    let email = required(&u.email, "email", &mut errors);
+    let pass = required(&u.password, "password", &mut errors);
+    let (Some(username), Some(email), Some(pass)) = (username, email, pass) else {
+        return Err(AppError::Validation(errors));
+    };
+    match super::register(&state, &username, &email, &pass).await? {
+        Ok(user) => Ok((
+            StatusCode::CREATED,
+            axum::Json(user_envelope(&state, &user)?),
+        )
+            .into_response()),
+        Err(errors)
+            if errors
+                .get("username")
+                .iter()
+                .chain(errors.get("email"))
+                .any(|m| m == "has already been taken") =>
+        {
+            Err(AppError::Conflict(errors))
+        }
+        Err(errors) => Err(AppError::Validation(errors)),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginUser {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginEnvelope {
+    user: LoginUser,
+}
+
+/// Log in with email and password; answers the user with a JWT. Throttled per address and per account.
+#[utoipa::path(post, path = "/users/login", tag = "users", request_body = LoginEnvelope,
+    responses((status = 200, body = UserEnvelope), (status = 401, description = "credentials invalid"),
+              (status = 429, description = "too many attempts")))]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<LoginEnvelope>,
+) -> Result<Response> {
+    let mut errors = FieldErrors::new();
+    let email = required(&body.user.email, "email", &mut errors);
+    let pass = required(&body.user.password, "password", &mut errors);
+    let (Some(email), Some(pass)) = (email, pass) else {
+        return Err(AppError::Validation(errors));
+    };
+    let key = email.trim().to_lowercase();
+    state
+        .throttles
+        .check(
+            &state.throttles.login,
+            &[format!("ip:{ip}"), format!("login:{key}")],
+        )
+        .await?;
+    let user = models::find_by_login(&state.db, &key).await?;
+    let stored = user
+        .as_ref()
+        .filter(|u| u.is_active)
+        .map(|u| u.password_hash.clone());
+    if !password::verify_blocking(pass, stored).await {
+        return Err(AppError::Unauthorized(FieldErrors::single(
+            "credentials",
+            "invalid",
+        )));
+    }
+    let user = user.expect("verified");
+    models::touch_last_login(&state.db, user.id).await?;
+    Ok(axum::Json(user_envelope(&state, &user)?).into_response())
+}
+
+// ---------------------------------------------------------------- current user
+
+/// The signed-in user, with a fresh JWT.
+#[utoipa::path(get, path = "/user", tag = "users", security(("token" = [])),
+    responses((status = 200, body = UserEnvelope), (status = 401, description = "no or bad credentials")))]
+async fn current_user(
+    State(state): State<AppState>,
+    RequireUser(user): RequireUser,
+) -> Result<Response> {
+    Ok(axum::Json(user_envelope(&state, &user)?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateUser {
+    email: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    /// An empty string clears it.
+    image: Option<String>,
+    /// An empty string clears it.
+    bio: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateUserEnvelope {
+    user: UpdateUser,
+}
+
+/// Update the signed-in user; every field is optional. A new password voids earlier JWTs.
+#[utoipa::path(put, path = "/user", tag = "users", security(("token" = [])), request_body = UpdateUserEnvelope,
+    responses((status = 200, body = UserEnvelope), (status = 409, description = "username or email taken"),
+              (status = 422, description = "invalid field")))]
+async fn update_user(
+    State(state): State<AppState>,
+    RequireUser(user): RequireUser,
+    ApiJson(body): ApiJson<UpdateUserEnvelope>,
+) -> Result<Response> {
+    let u = body.user;
+    let mut errors = FieldErrors::new();
+    let username = match &u.username {
+        Some(name) => super::parse_username(name)
+            .map_err(|e| errors.add("username", e))
+            .ok(),
+        None => None,
+    };
+    let email = match &u.email {
+        Some(e) => super::parse_email(e)
+            .map_err(|m| errors.add("email", m))
+            .ok(),
+        None => None,
+    };
+    if let Some(p) = &u.password {
+        let name = username.as_deref().unwrap_or(&user.username);
+        let mail = email.as_deref().unwrap_or(&user.email);
+        super::check_password(&state, "password", p, name, mail, &mut errors);
+    }
+    if let Some(bio) = &u.bio
+        && bio.chars().count() > 2000
+    {
+        errors.add("bio", "is too long (maximum is 2000 characters)");
+    }
+    if let Some(image) = u.image.as_deref().filter(|i| !i.is_empty())
+        && (image.len() > 500
+            || url::Url::parse(image)
+                .map(|x| !matches!(x.scheme(), "http" | "https"))
+                .unwrap_or(true))
+    {
+        errors.add("image", "must be an http(s) URL of at most 500 characters");
+    }
+    errors.into_result()?;
+    let mut conflicts = FieldErrors::new();
+    if let Some(name) = &username
+        && let Some(other) = models::find_by_username(&state.db, name).await?
+        && other.id != user.id
+    {
+        conflicts.add("username", "has already been taken");
+    }
+    if let Some(e) = &email
+        && let Some(other) = models::find_by_email(&state.db, e).await?
+        && other.id != user.id
+    {
+        conflicts.add("email", "has already been taken");
+    }
+    if !conflicts.is_empty() {
+        return Err(AppError::Conflict(conflicts));
+    }
+    let current = models::user::Entity::find_by_id(user.id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let mut active = current.into_active_model();
+    if let Some(name) = username {
+        active.username = Set(name);
+    }
+    if let Some(e) = email {
+        active.email = Set(e);
+    }
+    if let Some(p) = u.password {
+        active.password_hash = Set(password::hash_blocking(p).await?);
+    }
+    if let Some(bio) = u.bio {
+        active.bio = Set(bio);
+    }
+    if let Some(image) = u.image {
+        active.image_url = Set(blank_to_none(&image));
+    }
+    let saved =
+        active
+            .update(&state.db)
+            .await
+            .map_err(|e| match crate::error::unique_violation(&e) {
+                Some(d) if d.contains("email") => {
+                    AppError::Conflict(FieldErrors::single("email", "has already been taken"))
+                }
+                Some(_) => {
+                    AppError::Conflict(FieldErrors::single("username", "has already been taken"))
+                }
+                None => e.into(),
+            })?;
+    Ok(axum::Json(user_envelope(&state, &saved)?).into_response())
+}
+
+// ---------------------------------------------------------------- profiles
+
+async fn profile_user(state: &AppState, username: &str) -> Result<User> {
+    models::find_by_username(&state.db, username)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| AppError::not_found("profile"))
+}
+
+/// A user's public profile; `following` is for the caller (false when anonymous).
+#[utoipa::path(get, path = "/profiles/{username}", tag = "profiles",
+    params(("username" = String, Path)),
+    responses((status = 200, body = ProfileEnvelope), (status = 404, description = "no such profile")))]
+async fn profile(
+    State(state): State<AppState>,
+    MaybeUser(me): MaybeUser,
+    Path(username): Path<String>,
+) -> Result<Response> {
+    let u = profile_user(&state, &username).await?;
+    let following = match &me {
+        Some(me) => models::is_following(&state.db, me.id, u.id).await?,
+        None => false,
+    };
+    Ok(axum::Json(ProfileEnvelope {
+        profile: profile_of(&state, &u, following),
+    })
+    .into_response())
+}
+
+/// Follow a user.
+#[utoipa::path(post, path = "/profiles/{username}/follow", tag = "profiles", security(("token" = [])),
+    params(("username" = String, Path)),
+    responses((status = 200, body = ProfileEnvelope), (status = 404, description = "no such profile")))]
+async fn follow(
+    State(state): State<AppState>,
+    RequireUser(me): RequireUser,
+    Path(username): Path<String>,
+) -> Result<Response> {
+    let u = profile_user(&state, &username).await?;
+    if u.id == me.id {
+        return Err(AppError::invalid("profile", "cannot follow yourself"));
+    }
+    models::follow(&state.db, me.id, u.id).await?;
+    Ok(axum::Json(ProfileEnvelope {
+        profile: profile_of(&state, &u, true),
+    })
+    .into_response())
+}
+
+/// Stop following a user.
+#[utoipa::path(delete, path = "/profiles/{username}/follow", tag = "profiles", security(("token" = [])),
+    params(("username" = String, Path)),
+    responses((status = 200, body = ProfileEnvelope), (status = 404, description = "no such profile")))]
+async fn unfollow(
+    State(state): State<AppState>,
+    RequireUser(me): RequireUser,
+    Path(username): Path<String>,
+) -> Result<Response> {
+    let u = profile_user(&state, &username).await?;
+    models::unfollow(&state.db, me.id, u.id).await?;
+    Ok(axum::Json(ProfileEnvelope {
+        profile: profile_of(&state, &u, false),
+    })
+    .into_response())
+}
+
+// ---------------------------------------------------------------- personal API tokens
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenBody {
+    id: i64,
+    name: String,
+    /// The first characters, to tell tokens apart.
+    prefix: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    /// The token itself: only in the answer to its creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+fn token_body(t: &api_tokens::ApiToken, plain: Option<String>) -> TokenBody {
+    TokenBody {
+        id: t.id,
+        name: t.name.clone(),
+        prefix: t.prefix.clone(),
+        created_at: api::timestamp(&t.created_at),
+        last_used_at: t.last_used_at.as_ref().map(api::timestamp),
+        token: plain,
+    }
+}
+
+/// The caller's personal API tokens, newest first (`page`, `page_size`).
+#[utoipa::path(get, path = "/tokens", tag = "tokens", security(("token" = [])),
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    responses((status = 200, body = Page<TokenBody>)))]
+async fn list_tokens(
+    State(state): State<AppState>,
+    RequireUser(me): RequireUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let paging = PageNumber::from_query(&q, 20, 100)?;
+    let count = api_tokens::count(&state.db, me.id).await?;
+    let rows = api_tokens::list(&state.db, me.id, paging.offset(), paging.page_size).await?;
+    let results = rows.iter().map(|t| token_body(t, None)).collect();
+    Ok(axum::Json(paging.wrap(results, count, "/api/tokens", &q)?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewToken {
+    name: Option<String>,
+}
+
+/// Create a personal API token. The token is in this answer only; store it now.
+#[utoipa::path(post, path = "/tokens", tag = "tokens", security(("token" = [])), request_body = NewToken,
+    responses((status = 201, body = TokenBody), (status = 422, description = "invalid name or too many tokens")))]
+async fn create_token(
+    State(state): State<AppState>,
+    RequireUser(me): RequireUser,
+    ApiJson(body): ApiJson<NewToken>,
+) -> Result<Response> {
+    let (token, plain) = new_token(&state, me.id, body.name.as_deref().unwrap_or("")).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(token_body(&token, Some(plain))),
+    )
+        .into_response())
+}
+
+/// Validates a token name and creates the token; shared by the API and the tokens page.
+pub async fn new_token(
+    state: &AppState,
+    user_id: i64,
+    name: &str,
+) -> Result<(api_tokens::ApiToken, String)> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AppError::invalid("name", "can't be blank"));
+    }
+    if name.chars().count() > api_tokens::NAME_MAX {
+        return Err(AppError::invalid(
+            "name",
+            format!(
+                "is too long (maximum is {} characters)",
+                api_tokens::NAME_MAX
+            ),
+        ));
+    }
+    if api_tokens::count(&state.db, user_id).await? >= api_tokens::PER_USER_MAX {
+        return Err(AppError::invalid(
+            "name",
+            format!(
+                "you already have {} tokens; revoke one first",
+                api_tokens::PER_USER_MAX
+            ),
+        ));
+    }
+    Ok(api_tokens::create(&state.db, user_id, name).await?)
+}
+
+/// Revoke one of the caller's tokens.
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", security(("token" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, description = "no such token of yours")))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    RequireUser(me): RequireUser,
+    Path(id): Path<i64>,
+) -> Result<Response> {
+    if api_tokens::revoke(&state.db, me.id, id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(AppError::not_found("token"))
+    }
+}

@@ -1,0 +1,89 @@
+//! Personal API tokens (DRF's TokenAuthentication, made revocable and multiple): shown once at creation,
+//! stored as a SHA-256 hash.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+
+use crate::http::api::{TOKEN_PREFIX, token_hash};
+
+pub const NAME_MAX: usize = 100;
+pub const PER_USER_MAX: u64 = 50;
+
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct ApiToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A new random token: `trl_` and 43 URL-safe characters (256 bits).
+fn generate() -> String {
+    use base64::Engine;
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+    )
+}
+
+/// Creates a token; the plain text is returned once and never stored.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    name: &str,
+) -> Result<(ApiToken, String), DbErr> {
+    let token = generate();
+    let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 6).collect();
+    let now = Utc::now();
+    let backend = db.get_database_backend();
+    let row = ApiToken::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING id, user_id, name, prefix, created_at, last_used_at",
+        [user_id.into(), name.into(), token_hash(&token).into(), prefix.into(), now.into()],
+    ))
+    .one(db)
+    .await?
+    .ok_or_else(|| DbErr::RecordNotInserted)?;
+    Ok((row, token))
+}
+
+pub async fn count(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, DbErr> {
+    crate::db::count(
+        db,
+        "SELECT COUNT(*) AS n FROM api_tokens WHERE user_id = $1".into(),
+        vec![user_id.into()],
+    )
+    .await
+}
+
+/// A user's tokens, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<ApiToken>, DbErr> {
+    ApiToken::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_tokens WHERE user_id = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+        [user_id.into(), (limit as i64).into(), (offset as i64).into()],
+    ))
+    .all(db)
+    .await
+}
+
+/// Revokes one of the user's tokens. `false` when there is no such token of theirs.
+pub async fn revoke(db: &impl ConnectionTrait, user_id: i64, id: i64) -> Result<bool, DbErr> {
+    let res = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2",
+            [id.into(), user_id.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() > 0)
+}

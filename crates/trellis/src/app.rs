@@ -1,0 +1,316 @@
+//! Building the application: database, state, every app's routes and the shared layers, bound to a port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tracing::Level;
+
+use crate::config::Settings;
+use crate::http::session_store::{DbStore, RedisStore, Store};
+use crate::http::{
+    assets, auth, csrf, middleware, templates::Templates, throttle, throttle::Throttles,
+};
+use crate::mail::Mailer;
+use crate::state::{AppState, Inner};
+use crate::storage::Storage;
+use crate::{accounts, blog, db, site, todo};
+
+pub const SESSION_COOKIE: &str = "trellis_session";
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How start-up treats the database.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StartOptions {
+    /// Apply pending migrations before serving (`serve --migrate`).
+    pub migrate: bool,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    session_store: Store,
+}
+
+impl Application {
+    /// Connects and migrates the database, builds the state and routes, and binds the listener.
+    pub async fn build(settings: Settings, opts: StartOptions) -> anyhow::Result<Application> {
+        let db = prepare_database(&settings, opts).await?;
+        let (db, queries) = db;
+        let secret_key = settings.resolve_secret_key()?;
+        let assets = assets::Assets::new();
+        let templates = Templates::new(settings.templates_dir.clone(), &assets)?;
+        let mailer = Mailer::from_settings(&settings)?;
+        let storage = Storage::local(settings.media_dir());
+        let redis = match &settings.redis_url {
+            Some(url) => Some(connect_redis(url.expose()).await?),
+            None => None,
+        };
+        let throttles = Throttles::new(&settings, redis.clone());
+        let session_store = match redis {
+            Some(conn) => Store::Redis(RedisStore::new(conn)),
+            None => Store::Db(DbStore::new(db.clone())),
+        };
+        let listener = TcpListener::bind(settings.bind_addr()?)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let mut settings = settings;
+        // With port 0 the OS picks one; links and logs must show the real address.
+        settings.bind = listener.local_addr()?.to_string();
+        let state = AppState::new(Inner {
+            db,
+            settings,
+            secret_key,
+            templates,
+            assets,
+            mailer,
+            storage,
+            throttles,
+            queries,
+        });
+        let router = router(state.clone(), session_store.clone());
+        Ok(Application {
+            listener,
+            router,
+            state,
+            session_store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_with_shutdown(shutdown_signal()).await
+    }
+
+    pub async fn run_with_shutdown(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let housekeeping =
+            tokio::spawn(housekeeping(self.state.clone(), self.session_store.clone()));
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .await;
+        housekeeping.abort();
+        result
+    }
+}
+
+/// Every app's routes, merged here so all URLs are visible from one place, and the shared layers.
+pub fn router(state: AppState, session_store: Store) -> Router {
+    let settings = &state.settings;
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.is_production())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            settings.session_age_secs as i64,
+        )));
+
+    let hsts = settings.is_production().then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        )
+    });
+
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<_>| {
+            let request_id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = %request_id,
+                user_id = tracing::field::Empty,
+            )
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+
+    Router::new()
+        .merge(site::router())
+        .merge(accounts::router())
+        .merge(blog::router())
+        .merge(crate::tracker::router())
+        .merge(crate::sentiment::router())
+        .merge(todo::router())
+        .merge(crate::http::openapi::router())
+        .route("/static/{file}", get(assets::serve))
+        .fallback(site::not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::new())
+                .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+                .layer(CompressionLayer::new())
+                .option_layer(hsts)
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(
+                        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                         object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+                    ),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("same-origin"),
+                ))
+                .layer(sessions)
+                .option_layer(cors(settings))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), auth::load_user))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), throttle::api_rates))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::error_pages))
+                // Inside error_pages, so panics and timeouts get our error shape too.
+                .layer(CatchPanicLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(settings.request_timeout_secs),
+                ))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect)),
+        )
+        .with_state(state)
+}
+
+/// Connects, and applies or refuses pending migrations: in development on SQLite they are applied;
+/// otherwise only with `--migrate`, so several instances never race to change a shared schema.
+pub async fn prepare_database(
+    settings: &Settings,
+    opts: StartOptions,
+) -> anyhow::Result<(sea_orm::DatabaseConnection, db::QueryCounter)> {
+    let url = settings.database_url();
+    let (conn, counter) = db::connect(&url, settings.database_max_connections).await?;
+    db::ping(&conn)
+        .await
+        .with_context(|| format!("cannot reach the database at {}", db::redact_url(&url)))?;
+    let pending = db::pending_migrations(&conn).await?;
+    if !pending.is_empty() {
+        let auto = !settings.is_production() && settings.is_sqlite();
+        if opts.migrate || auto {
+            tracing::info!(count = pending.len(), "applying migrations");
+            db::migrate(&conn).await?;
+        } else {
+            bail!(
+                "{} pending migration(s) ({}); run `trellis migrate` or start with `trellis serve --migrate`",
+                pending.len(),
+                pending.join(", ")
+            );
+        }
+    }
+    Ok((conn, counter))
+}
+
+/// CORS for the API, only for the configured origins (off when none are).
+fn cors(settings: &Settings) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    let origins: Vec<HeaderValue> = settings
+        .cors_origin_list()
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(Duration::from_secs(3600)),
+    )
+}
+
+async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
+    let client = redis::Client::open(url).context("setting TRELLIS_REDIS_URL: invalid URL")?;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        redis::aio::ConnectionManager::new(client),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("timed out"))
+    .and_then(|r| r.map_err(anyhow::Error::from))
+    .with_context(|| format!("cannot connect to Redis at {}", db::redact_url(url)))
+}
+
+/// Periodic clean-up: expired sessions and idle throttle keys.
+async fn housekeeping(state: AppState, store: Store) {
+    use tower_sessions::ExpiredDeletion;
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        if let Store::Db(db_store) = &store
+            && let Err(e) = db_store.delete_expired().await
+        {
+            tracing::warn!(error = %e, "deleting expired sessions failed");
+        }
+        state.throttles.prune();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,728 @@
+//! The blog over the API, following the RealWorld "Conduit" spec: articles are the blog's published posts.
+//! Drafts never appear here.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, EntityTrait,
+    FromQueryResult, IntoActiveModel, Statement, TransactionTrait, Value,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::models::{self, PUBLISHED, comment, post as post_entity};
+use super::{Actor, PostInput, normalize_tags, render_markdown, slugify};
+use crate::accounts::api::{ProfileBody, image_of};
+use crate::error::{AppError, FieldErrors, Result};
+use crate::http::api::{self, ApiJson, LimitOffset};
+use crate::http::auth::{MaybeUser, RequireUser};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_articles, create_article))
+        .routes(routes!(feed))
+        .routes(routes!(get_article, update_article, delete_article))
+        .routes(routes!(favorite, unfavorite))
+        .routes(routes!(list_comments, add_comment))
+        .routes(routes!(delete_comment))
+        .routes(routes!(tags))
+}
+
+const MAX_LIMIT: u64 = 100;
+
+// ---------------------------------------------------------------- shapes
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArticleBody {
+    slug: String,
+    title: String,
+    description: String,
+    /// Left out of lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    /// Sorted.
+    tag_list: Vec<String>,
+    created_at: String,
+    updated_at: String,
+    favorited: bool,
+    favorites_count: i64,
+    author: ProfileBody,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ArticleEnvelope {
+    article: ArticleBody,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArticlesEnvelope {
+    articles: Vec<ArticleBody>,
+    articles_count: u64,
+}
+
+#[derive(FromQueryResult)]
+struct ArticleRow {
+    id: i64,
+    slug: String,
+    title: String,
+    description: String,
+    body: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    author_username: String,
+    author_bio: String,
+    author_image_url: Option<String>,
+    author_avatar: Option<String>,
+    favorites_count: i64,
+    favorited: i32,
+    following: i32,
+}
+
+/// Which articles a list shows.
+enum Scope {
+    All {
+        tag: Option<String>,
+        author: Option<String>,
+        favorited: Option<String>,
+    },
+    Feed,
+}
+
+/// SQL for published articles with the caller's `favorited`/`following` flags computed in the same statement.
+/// `$1` is the caller's id (0 when anonymous).
+fn select_sql(with_body: bool, condition: &str, tail: &str) -> String {
+    let body = if with_body { "p.body" } else { "'' AS body" };
+    format!(
+        "SELECT p.id, p.slug, p.title, p.description, {body}, p.created_at, p.updated_at, \
+         u.username AS author_username, u.bio AS author_bio, u.image_url AS author_image_url, \
+         u.avatar AS author_avatar, \
+         (SELECT COUNT(*) FROM blog_favorites f WHERE f.post_id = p.id) AS favorites_count, \
+         CASE WHEN EXISTS (SELECT 1 FROM blog_favorites f WHERE f.post_id = p.id AND f.user_id = $1) \
+              THEN 1 ELSE 0 END AS favorited, \
+         CASE WHEN EXISTS (SELECT 1 FROM follows fo WHERE fo.follower_id = $1 AND fo.followee_id = p.author_id) \
+              THEN 1 ELSE 0 END AS following \
+         FROM blog_posts p JOIN users u ON u.id = p.author_id \
+         WHERE p.status = '{PUBLISHED}' AND {condition} {tail}"
+    )
+}
+
+fn to_body(state: &AppState, row: ArticleRow, tags: Vec<String>, with_body: bool) -> ArticleBody {
+    ArticleBody {
+        slug: row.slug,
+        title: row.title,
+        description: row.description,
+        body: with_body.then_some(row.body),
+        tag_list: tags,
+        created_at: api::timestamp(&row.created_at),
+        updated_at: api::timestamp(&row.updated_at),
+        favorited: row.favorited != 0,
+        favorites_count: row.favorites_count,
+        author: ProfileBody {
+            username: row.author_username,
+            bio: (!row.author_bio.is_empty()).then_some(row.author_bio),
+            image: image_of(
+                state,
+                row.author_image_url.as_deref(),
+                row.author_avatar.as_deref(),
+            ),
+            following: row.following != 0,
+        },
+    }
+}
+
+/// One page of articles and the total: three statements (count, page, tags) whatever the limit.
+async fn list(
+    state: &AppState,
+    me: i64,
+    scope: Scope,
+    paging: LimitOffset,
+) -> Result<ArticlesEnvelope> {
+    let db = &state.db;
+    let backend = db.get_database_backend();
+    let mut values: Vec<Value> = vec![me.into()];
+    let mut conditions: Vec<String> = vec!["1 = 1".into()];
+    let param = |v: Value, values: &mut Vec<Value>| {
+        values.push(v);
+        format!("${}", values.len())
+    };
+    match scope {
+        Scope::Feed => conditions
+            .push("p.author_id IN (SELECT followee_id FROM follows WHERE follower_id = $1)".into()),
+        Scope::All {
+            tag,
+            author,
+            favorited,
+        } => {
+            if let Some(t) = tag {
+                let t = param(t.to_lowercase().into(), &mut values);
+                conditions.push(format!(
+                    "p.id IN (SELECT pt.post_id FROM blog_post_tags pt JOIN blog_tags t ON t.id = pt.tag_id WHERE t.name = {t})"
+                ));
+            }
+            if let Some(a) = author {
+                let a = param(a.to_lowercase().into(), &mut values);
+                // A subquery rather than the join's column, so the count needs no join.
+                conditions.push(format!(
+                    "p.author_id IN (SELECT id FROM users WHERE LOWER(username) = {a})"
+                ));
+            }
+            if let Some(f) = favorited {
+                let f = param(f.to_lowercase().into(), &mut values);
+                conditions.push(format!(
+                    "p.id IN (SELECT f.post_id FROM blog_favorites f JOIN users fu ON fu.id = f.user_id \
+                     WHERE LOWER(fu.username) = {f})"
+                ));
+            }
+        }
+    }
+    let condition = conditions.join(" AND ");
+
+    // `$1` must appear in the count too, or PostgreSQL cannot type the parameter.
+    let count = crate::db::count(db, format!(
+            "SELECT COUNT(*) AS n FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND $1 = $1 AND {condition}"
+        ), values.clone()).await?;
+
+    let n = values.len();
+    values.push((paging.limit as i64).into());
+    values.push((paging.offset as i64).into());
+    // Newest first; the id breaks ties between articles published in the same instant.
+    let tail = format!(
+        "ORDER BY p.published_at DESC, p.id DESC LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let rows = ArticleRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        select_sql(false, &condition, &tail),
+        values,
+    ))
+    .all(db)
+    .await?;
+    let mut tags = models::tags_for(db, &rows.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
+    let articles = rows
+        .into_iter()
+        .map(|r| {
+            let t = tags.remove(&r.id).unwrap_or_default();
+            to_body(state, r, t, false)
+        })
+        .collect();
+    Ok(ArticlesEnvelope {
+        articles,
+        articles_count: count,
+    })
+}
+
+/// A published article by slug, as the caller sees it.
+async fn one(state: &AppState, me: i64, slug: &str) -> Result<ArticleBody> {
+    let db = &state.db;
+    let row = ArticleRow::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        select_sql(true, "p.slug = $2", ""),
+        [me.into(), slug.into()],
+    ))
+    .one(db)
+    .await?
+    .ok_or_else(|| AppError::not_found("article"))?;
+    let tags = models::tags_for(db, &[row.id])
+        .await?
+        .remove(&row.id)
+        .unwrap_or_default();
+    Ok(to_body(state, row, tags, true))
+}
+
+/// The published post behind a slug (drafts are "not found" here).
+async fn published(state: &AppState, slug: &str) -> Result<post_entity::Model> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    post_entity::Entity::find()
+        .filter(post_entity::Column::Slug.eq(slug))
+        .filter(post_entity::Column::Status.eq(PUBLISHED))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("article"))
+}
+
+fn require_user(actor: &Actor) -> Result<i64> {
+    actor
+        .id()
+        .ok_or_else(|| AppError::Unauthorized(FieldErrors::single("token", "is missing")))
+}
+
+fn article_json(article: ArticleBody) -> Response {
+    axum::Json(ArticleEnvelope { article }).into_response()
+}
+
+// ---------------------------------------------------------------- articles
+
+/// Published articles, newest first; filter by `tag`, `author` or `favorited` (a username).
+#[utoipa::path(get, path = "/articles", tag = "articles",
+    params(("tag" = Option<String>, Query), ("author" = Option<String>, Query), ("favorited" = Option<String>, Query),
+           ("limit" = Option<u64>, Query, description = "default 20, at most 100"), ("offset" = Option<u64>, Query)),
+    responses((status = 200, body = ArticlesEnvelope)))]
+async fn list_articles(
+    State(state): State<AppState>,
+    MaybeUser(caller): MaybeUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let paging = LimitOffset::from_query(&q, 20, MAX_LIMIT)?;
+    let get = |k: &str| {
+        q.get(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let scope = Scope::All {
+        tag: get("tag"),
+        author: get("author"),
+        favorited: get("favorited"),
+    };
+    let me = caller.map(|u| u.id).unwrap_or(0);
+    Ok(axum::Json(list(&state, me, scope, paging).await?).into_response())
+}
+
+/// Articles by the authors the caller follows, newest first.
+#[utoipa::path(get, path = "/articles/feed", tag = "articles", security(("token" = [])),
+    params(("limit" = Option<u64>, Query), ("offset" = Option<u64>, Query)),
+    responses((status = 200, body = ArticlesEnvelope), (status = 401, description = "no or bad credentials")))]
+async fn feed(
+    State(state): State<AppState>,
+    RequireUser(caller): RequireUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let me = caller.id;
+    let paging = LimitOffset::from_query(&q, 20, MAX_LIMIT)?;
+    Ok(axum::Json(list(&state, me, Scope::Feed, paging).await?).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArticleFields {
+    #[serde(default, deserialize_with = "api::present")]
+    #[schema(value_type = Option<String>)]
+    title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "api::present")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "api::present")]
+    #[schema(value_type = Option<String>)]
+    body: Option<Option<String>>,
+    /// Absent keeps the tags (on update); `[]` clears them; `null` is refused.
+    #[serde(default, deserialize_with = "api::present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    tag_list: Option<Option<Vec<String>>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ArticleFieldsEnvelope {
+    article: ArticleFields,
+}
+
+/// Checks one text field: `None` when absent; an error when null, blank or too long.
+fn text_field(
+    v: &Option<Option<String>>,
+    name: &str,
+    max: usize,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    match v {
+        None => None,
+        Some(Some(s)) if !s.trim().is_empty() => {
+            if s.chars().count() > max {
+                errors.add(name, format!("is too long (maximum is {max} characters)"));
+            }
+            Some(s.trim().to_string())
+        }
+        Some(_) => {
+            errors.add(name, "can't be blank");
+            None
+        }
+    }
+}
+
+fn tags_field(v: &Option<Option<Vec<String>>>, errors: &mut FieldErrors) -> Option<Vec<String>> {
+    match v {
+        None => None,
+        Some(None) => {
+            errors.add("tagList", "can't be null; send [] to clear the tags");
+            None
+        }
+        Some(Some(list)) => normalize_tags(list.iter().map(String::as_str))
+            .map_err(|e| errors.add("tagList", e))
+            .ok(),
+    }
+}
+
+/// Publish an article.
+#[utoipa::path(post, path = "/articles", tag = "articles", security(("token" = [])), request_body = ArticleFieldsEnvelope,
+    responses((status = 201, body = ArticleEnvelope), (status = 403, description = "not allowed to write"),
+              (status = 422, description = "invalid field")))]
+async fn create_article(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiJson(body): ApiJson<ArticleFieldsEnvelope>,
+) -> Result<Response> {
+    let me = require_user(&actor)?;
+    if !actor.can_create() || !actor.can_publish(me) {
+        return Err(AppError::forbidden("article"));
+    }
+    let a = body.article;
+    let mut errors = FieldErrors::new();
+    let title = text_field(&a.title, "title", super::TITLE_MAX, &mut errors);
+    let description = text_field(
+        &a.description,
+        "description",
+        super::DESCRIPTION_MAX,
+        &mut errors,
+    );
+    let text = text_field(&a.body, "body", super::BODY_MAX, &mut errors);
+    for (field, value) in [
+        ("title", &title),
+        ("description", &description),
+        ("body", &text),
+    ] {
+        if value.is_none() && errors.get(field).is_empty() {
+            errors.add(field, "can't be blank");
+        }
+    }
+    let tags = tags_field(&a.tag_list, &mut errors).unwrap_or_default();
+    errors.into_result()?;
+    let input = PostInput {
+        title: title.expect("checked"),
+        description: description.expect("checked"),
+        body: text.expect("checked"),
+        tags,
+        status: PUBLISHED,
+        slug: None,
+    };
+    let post = super::insert_post(&state, me, &input, None).await?;
+    let article = one(&state, me, &post.slug).await?;
+    Ok((StatusCode::CREATED, article_json(article)).into_response())
+}
+
+/// One article, with its body.
+#[utoipa::path(get, path = "/articles/{slug}", tag = "articles", params(("slug" = String, Path)),
+    responses((status = 200, body = ArticleEnvelope), (status = 404, description = "no such article")))]
+async fn get_article(
+    State(state): State<AppState>,
+    MaybeUser(caller): MaybeUser,
+    Path(slug): Path<String>,
+) -> Result<Response> {
+    Ok(article_json(
+        one(&state, caller.map(|u| u.id).unwrap_or(0), &slug).await?,
+    ))
+}
+
+/// Change an article; every field is optional. A new title gives a new slug.
+#[utoipa::path(put, path = "/articles/{slug}", tag = "articles", security(("token" = [])),
+    params(("slug" = String, Path)), request_body = ArticleFieldsEnvelope,
+    responses((status = 200, body = ArticleEnvelope), (status = 403, description = "not the author"),
+              (status = 404, description = "no such article"), (status = 422, description = "invalid field")))]
+async fn update_article(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(slug): Path<String>,
+    ApiJson(body): ApiJson<ArticleFieldsEnvelope>,
+) -> Result<Response> {
+    let me = require_user(&actor)?;
+    let post = published(&state, &slug).await?;
+    if !actor.can_edit(post.author_id) {
+        return Err(AppError::forbidden("article"));
+    }
+    let a = body.article;
+    let mut errors = FieldErrors::new();
+    let title = text_field(&a.title, "title", super::TITLE_MAX, &mut errors);
+    let description = text_field(
+        &a.description,
+        "description",
+        super::DESCRIPTION_MAX,
+        &mut errors,
+    );
+    let text = text_field(&a.body, "body", super::BODY_MAX, &mut errors);
+    let tags = tags_field(&a.tag_list, &mut errors);
+    errors.into_result()?;
+    let txn = state.db.begin().await?;
+    let mut active = post.clone().into_active_model();
+    if let Some(t) = &title
+        && *t != post.title
+    {
+        let mut base = slugify(t);
+        if super::pages::RESERVED_SLUGS.contains(&base.as_str()) {
+            base.push_str("-post");
+        }
+        active.slug = Set(models::unique_slug(&txn, &base, Some(post.id)).await?);
+        active.title = Set(t.clone());
+    }
+    if let Some(d) = description {
+        active.description = Set(d);
+    }
+    if let Some(b) = text {
+        active.body_html = Set(render_markdown(&b));
+        active.body = Set(b);
+    }
+    active.updated_at = Set(Utc::now());
+    let saved = active
+        .update(&txn)
+        .await
+        .map_err(super::pages::slug_conflict)?;
+    if let Some(tags) = tags {
+        models::set_tags(&txn, post.id, &tags).await?;
+    }
+    txn.commit().await?;
+    Ok(article_json(one(&state, me, &saved.slug).await?))
+}
+
+/// Delete an article and its comments.
+#[utoipa::path(delete, path = "/articles/{slug}", tag = "articles", security(("token" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 204), (status = 403, description = "not the author"), (status = 404, description = "no such article")))]
+async fn delete_article(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(slug): Path<String>,
+) -> Result<Response> {
+    require_user(&actor)?;
+    let post = published(&state, &slug).await?;
+    if !actor.can_delete(post.author_id) {
+        return Err(AppError::forbidden("article"));
+    }
+    post_entity::Entity::delete_by_id(post.id)
+        .exec(&state.db)
+        .await?;
+    if let Some(c) = &post.cover {
+        let _ = state.storage.delete(c).await;
+        let _ = state.storage.delete(&super::cover_thumb_key(c)).await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn set_favorite(state: &AppState, user: i64, post: i64, on: bool) -> Result<()> {
+    let db = &state.db;
+    let backend = db.get_database_backend();
+    let sql = match (on, backend) {
+        (true, DatabaseBackend::Postgres) => {
+            "INSERT INTO blog_favorites (user_id, post_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        }
+        (true, _) => {
+            "INSERT OR IGNORE INTO blog_favorites (user_id, post_id, created_at) VALUES ($1, $2, $3)"
+        }
+        (false, _) => "DELETE FROM blog_favorites WHERE user_id = $1 AND post_id = $2 AND $3 = $3",
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [user.into(), post.into(), Utc::now().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Favorite an article.
+#[utoipa::path(post, path = "/articles/{slug}/favorite", tag = "articles", security(("token" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = ArticleEnvelope), (status = 404, description = "no such article")))]
+async fn favorite(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(slug): Path<String>,
+) -> Result<Response> {
+    let me = require_user(&actor)?;
+    let post = published(&state, &slug).await?;
+    set_favorite(&state, me, post.id, true).await?;
+    Ok(article_json(one(&state, me, &slug).await?))
+}
+
+/// Remove an article from the caller's favorites.
+#[utoipa::path(delete, path = "/articles/{slug}/favorite", tag = "articles", security(("token" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = ArticleEnvelope), (status = 404, description = "no such article")))]
+async fn unfavorite(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(slug): Path<String>,
+) -> Result<Response> {
+    let me = require_user(&actor)?;
+    let post = published(&state, &slug).await?;
+    set_favorite(&state, me, post.id, false).await?;
+    Ok(article_json(one(&state, me, &slug).await?))
+}
+
+// ---------------------------------------------------------------- comments
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommentBody {
+    id: i64,
+    created_at: String,
+    updated_at: String,
+    body: String,
+    author: ProfileBody,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommentEnvelope {
+    comment: CommentBody,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommentsEnvelope {
+    comments: Vec<CommentBody>,
+}
+
+async fn comment_bodies(
+    state: &AppState,
+    me: i64,
+    post_id: i64,
+    only: Option<i64>,
+) -> Result<Vec<CommentBody>> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: i64,
+        body: String,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        username: String,
+        bio: String,
+        image_url: Option<String>,
+        avatar: Option<String>,
+        following: i32,
+    }
+    let db = &state.db;
+    let rows = Row::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT c.id, c.body, c.created_at, c.updated_at, u.username, u.bio, u.image_url, u.avatar, \
+         CASE WHEN EXISTS (SELECT 1 FROM follows fo WHERE fo.follower_id = $1 AND fo.followee_id = c.author_id) \
+              THEN 1 ELSE 0 END AS following \
+         FROM blog_comments c JOIN users u ON u.id = c.author_id \
+         WHERE c.post_id = $2 AND ($3 = 0 OR c.id = $3) ORDER BY c.created_at DESC, c.id DESC",
+        [me.into(), post_id.into(), only.unwrap_or(0).into()],
+    ))
+    .all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CommentBody {
+            id: r.id,
+            created_at: api::timestamp(&r.created_at),
+            updated_at: api::timestamp(&r.updated_at),
+            body: r.body,
+            author: ProfileBody {
+                username: r.username,
+                bio: (!r.bio.is_empty()).then_some(r.bio),
+                image: image_of(state, r.image_url.as_deref(), r.avatar.as_deref()),
+                following: r.following != 0,
+            },
+        })
+        .collect())
+}
+
+/// An article's comments, newest first.
+#[utoipa::path(get, path = "/articles/{slug}/comments", tag = "comments", params(("slug" = String, Path)),
+    responses((status = 200, body = CommentsEnvelope), (status = 404, description = "no such article")))]
+async fn list_comments(
+    State(state): State<AppState>,
+    MaybeUser(caller): MaybeUser,
+    Path(slug): Path<String>,
+) -> Result<Response> {
+    let post = published(&state, &slug).await?;
+    let comments = comment_bodies(&state, caller.map(|u| u.id).unwrap_or(0), post.id, None).await?;
+    Ok(axum::Json(CommentsEnvelope { comments }).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewComment {
+    body: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewCommentEnvelope {
+    comment: NewComment,
+}
+
+/// Comment on an article.
+#[utoipa::path(post, path = "/articles/{slug}/comments", tag = "comments", security(("token" = [])),
+    params(("slug" = String, Path)), request_body = NewCommentEnvelope,
+    responses((status = 201, body = CommentEnvelope), (status = 404, description = "no such article"),
+              (status = 422, description = "blank body")))]
+async fn add_comment(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(slug): Path<String>,
+    ApiJson(body): ApiJson<NewCommentEnvelope>,
+) -> Result<Response> {
+    let me = require_user(&actor)?;
+    let post = published(&state, &slug).await?;
+    let text = body.comment.body.unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(AppError::invalid("body", "can't be blank"));
+    }
+    if text.chars().count() > super::COMMENT_MAX {
+        return Err(AppError::invalid(
+            "body",
+            format!("is too long (maximum is {} characters)", super::COMMENT_MAX),
+        ));
+    }
+    let now = Utc::now();
+    let saved = comment::ActiveModel {
+        post_id: Set(post.id),
+        author_id: Set(me),
+        body: Set(text.to_string()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await?;
+    let comment = comment_bodies(&state, me, post.id, Some(saved.id))
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::not_found("comment"))?;
+    Ok((StatusCode::CREATED, axum::Json(CommentEnvelope { comment })).into_response())
+}
+
+/// Delete a comment (its author, or an editor).
+#[utoipa::path(delete, path = "/articles/{slug}/comments/{id}", tag = "comments", security(("token" = [])),
+    params(("slug" = String, Path), ("id" = i64, Path)),
+    responses((status = 204), (status = 403, description = "not the author"), (status = 404, description = "no such comment")))]
+async fn delete_comment(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((slug, id)): Path<(String, i64)>,
+) -> Result<Response> {
+    require_user(&actor)?;
+    let post = published(&state, &slug).await?;
+    let c = models::find_comment(&state.db, id)
+        .await?
+        .filter(|c| c.post_id == post.id)
+        .ok_or_else(|| AppError::not_found("comment"))?;
+    if !actor.can_delete_comment(c.author_id) {
+        return Err(AppError::forbidden("comment"));
+    }
+    comment::Entity::delete_by_id(c.id).exec(&state.db).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- tags
+
+#[derive(Serialize, ToSchema)]
+pub struct TagsEnvelope {
+    tags: Vec<String>,
+}
+
+/// Tags in use on published articles, most used first.
+#[utoipa::path(get, path = "/tags", tag = "tags", responses((status = 200, body = TagsEnvelope)))]
+async fn tags(State(state): State<AppState>) -> Result<Response> {
+    let tags = models::popular_tags(&state.db, 1000)
+        .await?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    Ok(axum::Json(TagsEnvelope { tags }).into_response())
+}

@@ -1,0 +1,237 @@
+//! `trellis bench api`: seeds articles, serves them from this binary on a random port, drives load over
+//! loopback with keep-alive connections, and prints requests/s and latency percentiles, beside a plaintext
+//! route of the same server as the ceiling.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait, Value};
+
+use crate::app::{Application, StartOptions};
+use crate::config::Settings;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    target: Target,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Target {
+    /// GET /api/articles?limit=20 over seeded articles, against GET /ping as the ceiling.
+    Api(ApiArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ApiArgs {
+    /// Articles to seed.
+    #[arg(long, default_value_t = 10_000)]
+    articles: usize,
+    /// Seconds of load per route.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Database to seed and serve from (default: a fresh SQLite file in a temporary directory).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
+    match args.target {
+        Target::Api(a) => api(settings, a).await,
+    }
+}
+
+async fn api(base: Settings, args: ApiArgs) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("trellis-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let mut settings = base;
+    settings.data_dir = dir.clone();
+    settings.database_url = args.database_url.clone();
+    settings.bind = "127.0.0.1:0".into();
+    settings.throttle = "off".into();
+    settings.redis_url = None;
+    settings.env = crate::config::Environment::Development;
+    let app = Application::build(settings, StartOptions { migrate: true }).await?;
+    let state = app.state().clone();
+    let started = Instant::now();
+    seed(&state.db, args.articles).await?;
+    println!(
+        "seeded {} articles in {:.1}s",
+        args.articles,
+        started.elapsed().as_secs_f64()
+    );
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = tokio::spawn(app.run_until_stopped());
+
+    let ceiling = load(&address, "/ping", &args).await?;
+    let articles = load(&address, "/api/articles?limit=20", &args).await?;
+    println!();
+    println!(
+        "{:<28} {:>12} {:>10} {:>10} {:>10}",
+        "route", "requests/s", "p50 ms", "p99 ms", "errors"
+    );
+    for (name, r) in [
+        ("GET /ping (ceiling)", &ceiling),
+        ("GET /api/articles?limit=20", &articles),
+    ] {
+        println!(
+            "{:<28} {:>12.0} {:>10.3} {:>10.3} {:>10}",
+            name, r.rps, r.p50_ms, r.p99_ms, r.errors
+        );
+    }
+    println!();
+    println!(
+        "articles / ceiling: {:.1}% of the plaintext throughput ({} connections, {}s each, {} CPU cores)",
+        100.0 * articles.rps / ceiling.rps.max(1.0),
+        args.connections,
+        args.seconds,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(if ceiling.errors + articles.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One author and `n` published posts with tags, inserted in batches in one transaction.
+async fn seed(db: &sea_orm::DatabaseConnection, n: usize) -> anyhow::Result<()> {
+    let txn = db.begin().await?;
+    let backend = txn.get_database_backend();
+    let now = Utc::now();
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO users (username, email, password_hash, display_name, bio, is_active, is_staff, is_superuser, date_joined) \
+         VALUES ($1, $2, $3, '', 'Seeded for benchmarks', TRUE, FALSE, FALSE, $4)",
+        ["bench".into(), "bench@example.com".into(), "!".into(), now.into()],
+    ))
+    .await?;
+    for tag in ["rust", "web", "bench"] {
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO blog_tags (name) VALUES ($1)",
+            [tag.into()],
+        ))
+        .await?;
+    }
+    const BATCH: usize = 200;
+    for start in (0..n).step_by(BATCH) {
+        let end = (start + BATCH).min(n);
+        let mut sql = String::from(
+            "INSERT INTO blog_posts (author_id, title, slug, description, body, body_html, status, published_at, created_at, updated_at) VALUES ",
+        );
+        let mut values: Vec<Value> = Vec::new();
+        for i in start..end {
+            let at = now - chrono::Duration::seconds((n - i) as i64);
+            let base = values.len();
+            if i > start {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "((SELECT id FROM users WHERE username = 'bench'), ${}, ${}, ${}, ${}, ${}, 'published', ${}, ${}, ${})",
+                base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8
+            ));
+            let body = format!("Body of article {i}. It has **some** Markdown.");
+            values.extend([
+                format!("Benchmark article {i}").into(),
+                format!("benchmark-article-{i}").into(),
+                format!("Description {i}").into(),
+                body.clone().into(),
+                crate::blog::render_markdown(&body).into(),
+                at.into(),
+                at.into(),
+                at.into(),
+            ]);
+        }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+    txn.execute_unprepared(
+        "INSERT INTO blog_post_tags (post_id, tag_id) SELECT p.id, t.id FROM blog_posts p, blog_tags t \
+         WHERE t.name <> 'bench' OR p.id % 2 = 0",
+    )
+    .await?;
+    txn.commit().await.context("committing seed data")?;
+    Ok(())
+}
+
+struct Report {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+/// Closed-loop load: each connection sends its next request when the last answer is read.
+async fn load(address: &str, path: &str, args: &ApiArgs) -> anyhow::Result<Report> {
+    let client: Client<_, Empty<axum::body::Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(args.connections)
+        .build_http();
+    let uri: axum::http::Uri = format!("{address}{path}").parse()?;
+    // Warm-up: connections, caches, the page cache of the database file.
+    for _ in 0..50 {
+        let resp = client.get(uri.clone()).await?;
+        resp.into_body().collect().await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let begun = Instant::now();
+    for _ in 0..args.connections {
+        let client = client.clone();
+        let uri = uri.clone();
+        let errors = errors.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies: Vec<u32> = Vec::with_capacity(1 << 14);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match client.get(uri.clone()).await {
+                    Ok(resp) => {
+                        let ok = resp.status().is_success();
+                        let body = resp.into_body().collect().await;
+                        if !ok || body.is_err() {
+                            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            }
+            latencies
+        }));
+    }
+    let mut all: Vec<u32> = Vec::new();
+    for t in tasks {
+        all.extend(t.await?);
+    }
+    let elapsed = begun.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    println!("{path}: {} requests in {elapsed:.1}s", all.len());
+    Ok(Report {
+        rps: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}

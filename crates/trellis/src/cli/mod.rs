@@ -1,0 +1,97 @@
+//! The management commands (Django's `manage.py`). One file per command.
+
+mod bench;
+mod check;
+mod dbshell;
+mod groups;
+mod migrate;
+mod openapi;
+mod roadmap;
+mod sentiment;
+mod serve;
+mod users;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+#[derive(Parser, Debug)]
+#[command(name = "trellis", version, about = "Trellis: web server and management commands.", long_about = None)]
+#[command(
+    after_help = "Settings come from trellis.toml and TRELLIS_* environment variables; see the README."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web server.
+    Serve(serve::Args),
+    /// Apply or list database migrations.
+    Migrate(migrate::Args),
+    /// Create a superuser (interactively, or from TRELLIS_SUPERUSER_* with --no-input).
+    Createsuperuser(users::CreateSuperuserArgs),
+    /// Set a user's password.
+    Changepassword(users::ChangePasswordArgs),
+    /// Check the configuration, the database connection and pending migrations.
+    Check(check::Args),
+    /// Open the database's own shell (sqlite3 or psql).
+    Dbshell(dbshell::Args),
+    /// Manage group membership.
+    Groups(groups::Args),
+    /// Print the API's OpenAPI document, or a Postman collection made from it.
+    Openapi(openapi::Args),
+    /// Measure throughput and latency of this binary under load.
+    Bench(bench::Args),
+    /// Import, show and export learning roadmaps (the tracker).
+    Roadmap(roadmap::Args),
+    /// Sentiment data, evaluation and batch analysis.
+    Sentiment(sentiment::Args),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    crate::telemetry::init(&settings);
+    match cli.command {
+        Command::Serve(args) => serve::run(settings, args).await,
+        Command::Migrate(args) => migrate::run(settings, args).await,
+        Command::Createsuperuser(args) => users::create_superuser(settings, args).await,
+        Command::Changepassword(args) => users::change_password(settings, args).await,
+        Command::Check(args) => check::run(settings, args).await,
+        Command::Dbshell(args) => dbshell::run(settings, args).await,
+        Command::Groups(args) => groups::run(settings, args).await,
+        Command::Openapi(args) => openapi::run(args),
+        Command::Bench(args) => bench::run(settings, args).await,
+        Command::Roadmap(args) => roadmap::run(settings, args).await,
+        Command::Sentiment(args) => sentiment::run(settings, args).await,
+    }
+}
+
+/// A connection for management commands: never migrates by itself.
+async fn connect(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let (db, _) = crate::db::connect(&settings.database_url(), 2).await?;
+    crate::db::ping(&db).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot reach the database at {}: {e}",
+            crate::db::redact_url(&settings.database_url())
+        )
+    })?;
+    Ok(db)
+}
+
+/// Connection for commands that need the schema: refuses to run against an unmigrated database.
+async fn connect_migrated(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = connect(settings).await?;
+    let pending = crate::db::pending_migrations(&db).await?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "{} pending migration(s); run `trellis migrate` first",
+            pending.len()
+        );
+    }
+    Ok(db)
+}

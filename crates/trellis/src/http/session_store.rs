@@ -1,0 +1,230 @@
+//! Server-side session storage for `tower-sessions`: a table in the main database by default, Redis when
+//! `TRELLIS_REDIS_URL` is set (so many instances share sessions).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement};
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
+
+fn backend_err(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+fn to_chrono(t: OffsetDateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_else(Utc::now)
+}
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Db(DbStore),
+    Redis(RedisStore),
+}
+
+#[async_trait]
+impl SessionStore for Store {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            Store::Db(s) => s.create(record).await,
+            Store::Redis(s) => s.create(record).await,
+        }
+    }
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            Store::Db(s) => s.save(record).await,
+            Store::Redis(s) => s.save(record).await,
+        }
+    }
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            Store::Db(s) => s.load(id).await,
+            Store::Redis(s) => s.load(id).await,
+        }
+    }
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            Store::Db(s) => s.delete(id).await,
+            Store::Redis(s) => s.delete(id).await,
+        }
+    }
+}
+
+/// Sessions in the `sessions` table, as Django's database backend.
+#[derive(Clone, Debug)]
+pub struct DbStore {
+    db: DatabaseConnection,
+}
+
+impl DbStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        DbStore { db }
+    }
+
+    async fn insert(&self, record: &Record, upsert: bool) -> session_store::Result<bool> {
+        let data = serde_json::to_string(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let conflict = if upsert {
+            "ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
+        } else {
+            "ON CONFLICT (id) DO NOTHING"
+        };
+        let sql =
+            format!("INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) {conflict}");
+        let res = self
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                sql,
+                [
+                    record.id.to_string().into(),
+                    data.into(),
+                    to_chrono(record.expiry_date).into(),
+                ],
+            ))
+            .await
+            .map_err(backend_err)?;
+        Ok(res.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl SessionStore for DbStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // Always a fresh id: after `flush` the record still carries the old one, and reusing it would
+        // let the logged-out cookie live on. A clash is astronomically unlikely; retry rather than overwrite.
+        record.id = Id::default();
+        while !self.insert(record, false).await? {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.insert(record, true).await.map(|_| ())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            data: String,
+            expires_at: DateTime<Utc>,
+        }
+        let row = Row::find_by_statement(Statement::from_sql_and_values(
+            self.db.get_database_backend(),
+            "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
+            [id.to_string().into(), Utc::now().into()],
+        ))
+        .one(&self.db)
+        .await
+        .map_err(backend_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let data = serde_json::from_str(&row.data)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date =
+            OffsetDateTime::from_unix_timestamp(row.expires_at.timestamp()).map_err(backend_err)?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "DELETE FROM sessions WHERE id = $1",
+                [id.to_string().into()],
+            ))
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for DbStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "DELETE FROM sessions WHERE expires_at <= $1",
+                [Utc::now().into()],
+            ))
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+}
+
+/// Sessions as Redis keys that expire by themselves.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: redis::aio::ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisStore")
+    }
+}
+
+impl RedisStore {
+    pub fn new(conn: redis::aio::ConnectionManager) -> Self {
+        RedisStore { conn }
+    }
+
+    fn key(id: &Id) -> String {
+        format!("trellis:session:{id}")
+    }
+
+    async fn write(&self, record: &Record, only_new: bool) -> session_store::Result<bool> {
+        let data =
+            serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let ttl = (record.expiry_date - OffsetDateTime::now_utc())
+            .whole_seconds()
+            .max(1) as u64;
+        let mut conn = self.conn.clone();
+        let mut opts = redis::SetOptions::default().with_expiration(redis::SetExpiry::EX(ttl));
+        if only_new {
+            opts = opts.conditional_set(redis::ExistenceCheck::NX);
+        }
+        let set: Option<String> = conn
+            .set_options(Self::key(&record.id), data, opts)
+            .await
+            .map_err(backend_err)?;
+        Ok(set.is_some())
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        record.id = Id::default();
+        while !self.write(record, true).await? {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.write(record, false).await.map(|_| ())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let mut conn = self.conn.clone();
+        let data: Option<Vec<u8>> = conn.get(Self::key(id)).await.map_err(backend_err)?;
+        data.map(|d| {
+            serde_json::from_slice(&d).map_err(|e| session_store::Error::Decode(e.to_string()))
+        })
+        .transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let mut conn = self.conn.clone();
+        let _: () = conn.del(Self::key(id)).await.map_err(backend_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+//! Trellis: the blog, to-do, shop, sentiment and roadmap-tracker applications on one foundation,
+//! as one web server and management CLI.
+
+pub mod accounts;
+pub mod app;
+pub mod blog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod images;
+pub mod mail;
+pub mod sentiment;
+pub mod site;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+pub mod todo;
+pub mod tracker;
+
+pub use app::{Application, StartOptions};
+pub use config::Settings;

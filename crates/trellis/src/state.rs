@@ -1,0 +1,42 @@
+//! What every handler can reach: the database, settings, templates, mail, storage and throttles.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::config::{Secret, Settings};
+use crate::db::QueryCounter;
+use crate::http::assets::Assets;
+use crate::http::templates::Templates;
+use crate::http::throttle::Throttles;
+use crate::mail::Mailer;
+use crate::storage::Storage;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: DatabaseConnection,
+    pub settings: Settings,
+    pub secret_key: Secret,
+    pub templates: Templates,
+    pub assets: Assets,
+    pub mailer: Mailer,
+    pub storage: Storage,
+    pub throttles: Throttles,
+    pub queries: QueryCounter,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
