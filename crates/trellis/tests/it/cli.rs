@@ -1,0 +1,487 @@
+//! The `trellis` binary as users run it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+
+use trellis::accounts::models;
+
+use crate::helpers::TestApp;
+
+fn trellis(app_env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trellis"));
+    // Only what the test sets: no settings leak in from the developer's shell.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRELLIS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("TRELLIS_LOG_LEVEL", "warn");
+    for (k, v) in app_env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn env_of(app: &TestApp) -> Vec<(&'static str, String)> {
+    vec![
+        ("TRELLIS_DATABASE_URL", app.database_url.clone()),
+        ("TRELLIS_DATA_DIR", app.data_dir.display().to_string()),
+    ]
+}
+
+fn run_in(app: &TestApp, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let env = env_of(app);
+    let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    pairs.extend_from_slice(extra);
+    trellis(&pairs).args(args).output().expect("run trellis")
+}
+
+db_tests! {
+    management_commands_create_users_and_manage_groups;
+    check_reports_the_database_and_migrations;
+}
+
+async fn management_commands_create_users_and_manage_groups(app: TestApp) {
+    let out = run_in(
+        &app,
+        &["createsuperuser", "--no-input"],
+        &[
+            ("TRELLIS_SUPERUSER_USERNAME", "admin"),
+            ("TRELLIS_SUPERUSER_EMAIL", "admin@example.com"),
+            ("TRELLIS_SUPERUSER_PASSWORD", "slate-river-compass-19"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let admin = models::find_by_username(&app.state.db, "admin")
+        .await
+        .unwrap()
+        .expect("created");
+    assert!(admin.is_superuser && admin.is_staff);
+
+    // The same validators as the web: a weak password is refused with the rule named.
+    let out = run_in(
+        &app,
+        &["createsuperuser", "--no-input"],
+        &[
+            ("TRELLIS_SUPERUSER_USERNAME", "admin2"),
+            ("TRELLIS_SUPERUSER_EMAIL", "admin2@example.com"),
+            ("TRELLIS_SUPERUSER_PASSWORD", "12345678"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("password is entirely numeric"),
+        "{}",
+        text(&out)
+    );
+
+    let out = run_in(&app, &["groups", "add-user", "authors", "admin"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        models::groups_of(&app.state.db, admin.id).await.unwrap(),
+        vec!["authors"]
+    );
+    let out = run_in(&app, &["groups", "list"], &[]);
+    assert!(text(&out).contains("authors: admin"), "{}", text(&out));
+    let out = run_in(&app, &["groups", "remove-user", "authors", "admin"], &[]);
+    assert!(out.status.success());
+    assert!(
+        models::groups_of(&app.state.db, admin.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let out = run_in(&app, &["groups", "add-user", "wizards", "admin"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no group named `wizards`"));
+
+    let env = env_of(&app);
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut child = trellis(&pairs)
+        .args(["changepassword", "admin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"marble-falcon-tundra-52\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        app.login("admin", "marble-falcon-tundra-52").await.status(),
+        303
+    );
+}
+
+async fn check_reports_the_database_and_migrations(app: TestApp) {
+    let out = run_in(&app, &["check"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("ok    no pending migrations"));
+    let out = run_in(&app, &["migrate", "status"], &[]);
+    assert!(out.status.success());
+    assert!(text(&out).contains("[X] m20261101_000001_accounts"));
+    let out = run_in(&app, &["migrate"], &[]);
+    assert!(text(&out).contains("No migrations to apply"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["migrate", "status", "--help"],
+        vec!["createsuperuser", "--help"],
+        vec!["changepassword", "--help"],
+        vec!["check", "--help"],
+        vec!["dbshell", "--help"],
+        vec!["groups", "--help"],
+        vec!["groups", "add-user", "--help"],
+        vec!["groups", "remove-user", "--help"],
+    ] {
+        let out = trellis(&[]).args(&sub).output().unwrap();
+        assert!(out.status.success(), "{sub:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{sub:?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_or_malformed_settings_stop_startup_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let out = trellis(&[("TRELLIS_DATA_DIR", &data), ("TRELLIS_COLOUR", "blue")])
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("TRELLIS_COLOUR"), "{}", text(&out));
+    let out = trellis(&[
+        ("TRELLIS_DATA_DIR", &data),
+        ("TRELLIS_SESSION_AGE_SECS", "forever"),
+    ])
+    .arg("check")
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("TRELLIS_SESSION_AGE_SECS"),
+        "{}",
+        text(&out)
+    );
+    let out = trellis(&[("TRELLIS_DATA_DIR", &data), ("TRELLIS_ENV", "production")])
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("TRELLIS_SECRET_KEY"), "{}", text(&out));
+    // A trellis.toml is read too.
+    std::fs::write(
+        dir.path().join("trellis.toml"),
+        "bind = \"not an address\"\n",
+    )
+    .unwrap();
+    let out = trellis(&[("TRELLIS_DATA_DIR", &data)])
+        .current_dir(dir.path())
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("TRELLIS_BIND"), "{}", text(&out));
+}
+
+#[test]
+fn an_unreachable_database_is_named_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = trellis(&[
+        ("TRELLIS_DATA_DIR", &dir.path().display().to_string()),
+        (
+            "TRELLIS_DATABASE_URL",
+            "postgres://trellis:supersecret@127.0.0.1:1/trellis",
+        ),
+    ])
+    .arg("check")
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("127.0.0.1:1"), "{t}");
+    assert!(!t.contains("supersecret"), "{t}");
+}
+
+#[test]
+fn production_refuses_to_start_with_pending_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = trellis(&[
+        ("TRELLIS_DATA_DIR", &dir.path().display().to_string()),
+        ("TRELLIS_ENV", "production"),
+        (
+            "TRELLIS_SECRET_KEY",
+            "a-production-secret-of-enough-length-123",
+        ),
+        ("TRELLIS_BIND", "127.0.0.1:0"),
+    ])
+    .arg("serve")
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("pending migration"), "{}", text(&out));
+    assert!(text(&out).contains("--migrate"), "{}", text(&out));
+}
+
+/// Starts `trellis serve` on a random port and returns the child and the address it logged.
+fn start_server(env: &[(&str, &str)], args: &[&str]) -> (std::process::Child, String) {
+    let mut child = trellis(env)
+        .env("TRELLIS_LOG_LEVEL", "info")
+        .env("TRELLIS_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines.next().expect("server exited before serving").unwrap();
+        if let Some(i) = line.find("http://127.0.0.1:") {
+            let rest = &line[i..];
+            let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+            break rest[..end].to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, address)
+}
+
+#[tokio::test]
+async fn serve_migrates_a_fresh_sqlite_file_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let (mut child, address) = start_server(&[("TRELLIS_DATA_DIR", &data)], &[]);
+    let resp = reqwest::get(format!("{address}/readyz")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        dir.path().join("data/trellis.sqlite3").exists(),
+        "database file created"
+    );
+    assert!(
+        dir.path().join("data/secret_key").exists(),
+        "development key generated once"
+    );
+    let key = std::fs::read_to_string(dir.path().join("data/secret_key")).unwrap();
+
+    // A slow in-flight request finishes although SIGTERM arrives while it runs.
+    let client = reqwest::Client::new();
+    let body = vec![b'x'; 1024];
+    let slow = tokio::spawn({
+        let url = format!("{address}/readyz");
+        async move {
+            client
+                .get(url)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = slow.await;
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+
+    // The key survives restarts.
+    let (mut child, _) = start_server(&[("TRELLIS_DATA_DIR", &data)], &[]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/secret_key")).unwrap(),
+        key
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn dbshell_opens_the_sqlite_client() {
+    if Command::new("sqlite3").arg("-version").output().is_err() {
+        eprintln!("skipped: sqlite3 is not installed, so dbshell could not be exercised");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let out = trellis(&[("TRELLIS_DATA_DIR", &data)])
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let mut child = trellis(&[("TRELLIS_DATA_DIR", &data)])
+        .arg("dbshell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT name FROM auth_groups ORDER BY name;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "authors\neditors"
+    );
+}
+
+#[test]
+fn openapi_prints_the_document() {
+    let out = trellis(&[]).arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/api/articles"].is_object());
+}
+
+#[test]
+fn openapi_exports_a_postman_collection_with_every_todo_operation() {
+    let out = trellis(&[])
+        .args(["openapi", "--format", "postman"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(
+        c["info"]["schema"],
+        "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+    );
+    assert_eq!(c["variable"][0]["key"], "baseUrl");
+    assert_eq!(c["variable"][0]["value"], "http://127.0.0.1:8000");
+    assert_eq!(c["auth"]["apikey"][1]["value"], "Token {{token}}");
+    let todos = c["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "todos")
+        .expect("a todos folder");
+    let mut ops: Vec<(String, String)> = todos["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["request"]["method"].as_str().unwrap().to_string(),
+                r["request"]["url"]["raw"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    ops.sort();
+    let expected: Vec<(String, String)> = [
+        ("DELETE", "/api/todos/:id"),
+        ("GET", "/api/todos"),
+        ("GET", "/api/todos/:id"),
+        ("PATCH", "/api/todos/:id"),
+        ("POST", "/api/todos"),
+        ("POST", "/api/todos/clear-completed"),
+        ("PUT", "/api/todos/:id"),
+    ]
+    .iter()
+    .map(|(m, p)| (m.to_string(), format!("{{{{baseUrl}}}}{p}")))
+    .collect();
+    assert_eq!(ops, expected);
+    let create = todos["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["request"]["method"] == "POST"
+                && r["request"]["url"]["raw"] == "{{baseUrl}}/api/todos"
+        })
+        .unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(create["request"]["body"]["raw"].as_str().unwrap()).unwrap();
+    assert_eq!(body["priority"], "low", "the first of the enum");
+    assert_eq!(body["due_date"], "2030-01-31");
+    let list = todos["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["request"]["method"] == "GET" && r["request"]["url"]["raw"] == "{{baseUrl}}/api/todos"
+        })
+        .unwrap();
+    let filters: Vec<&str> = list["request"]["url"]["query"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["key"].as_str().unwrap())
+        .collect();
+    assert!(filters.contains(&"ordering") && filters.contains(&"overdue"));
+    // Logging in needs no token; the collection's token is for everything that declares one.
+    let login = c["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["item"].as_array().unwrap())
+        .find(|r| r["request"]["url"]["raw"] == "{{baseUrl}}/api/users/login")
+        .unwrap();
+    assert_eq!(login["request"]["auth"]["type"], "noauth");
+    let by_id = todos["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["request"]["method"] == "PATCH")
+        .unwrap();
+    assert!(by_id["request"].get("auth").is_none());
+    assert_eq!(by_id["request"]["url"]["variable"][0]["key"], "id");
+}
+
+#[test]
+fn bench_api_prints_throughput_and_latency() {
+    let out = trellis(&[])
+        .args([
+            "bench",
+            "api",
+            "--articles",
+            "200",
+            "--seconds",
+            "1",
+            "--connections",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("seeded 200 articles"), "{t}");
+    assert!(
+        t.contains("GET /api/articles?limit=20")
+            && t.contains("requests/s")
+            && t.contains("p99 ms"),
+        "{t}"
+    );
+    assert!(t.contains("of the plaintext throughput"), "{t}");
+}

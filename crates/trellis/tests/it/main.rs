@@ -1,0 +1,16 @@
+//! Black-box tests: each starts Trellis on a random port with its own fresh database and talks HTTP to it.
+//! Every database test runs on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` is set.
+
+#[macro_use]
+mod helpers;
+
+mod accounts;
+mod api;
+mod blog;
+mod browser;
+mod cli;
+mod sentiment;
+mod site;
+mod todo;
+mod todo_browser;
+mod tracker;
