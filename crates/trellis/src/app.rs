@@ -51,39 +51,13 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, builds the state and routes, and binds the listener.
     pub async fn build(settings: Settings, opts: StartOptions) -> anyhow::Result<Application> {
-        let db = prepare_database(&settings, opts).await?;
-        let (db, queries) = db;
-        let secret_key = settings.resolve_secret_key()?;
-        let assets = assets::Assets::new();
-        let templates = Templates::new(settings.templates_dir.clone(), &assets)?;
-        let mailer = Mailer::from_settings(&settings)?;
-        let storage = Storage::local(settings.media_dir());
-        let redis = match &settings.redis_url {
-            Some(url) => Some(connect_redis(url.expose()).await?),
-            None => None,
-        };
-        let throttles = Throttles::new(&settings, redis.clone());
-        let session_store = match redis {
-            Some(conn) => Store::Redis(RedisStore::new(conn)),
-            None => Store::Db(DbStore::new(db.clone())),
-        };
         let listener = TcpListener::bind(settings.bind_addr()?)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let mut settings = settings;
         // With port 0 the OS picks one; links and logs must show the real address.
         settings.bind = listener.local_addr()?.to_string();
-        let state = AppState::new(Inner {
-            db,
-            settings,
-            secret_key,
-            templates,
-            assets,
-            mailer,
-            storage,
-            throttles,
-            queries,
-        });
+        let (state, session_store) = build_state(settings, opts).await?;
         let router = router(state.clone(), session_store.clone());
         Ok(Application {
             listener,
@@ -112,16 +86,70 @@ impl Application {
     ) -> std::io::Result<()> {
         let housekeeping =
             tokio::spawn(housekeeping(self.state.clone(), self.session_store.clone()));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let workers = tokio::spawn(crate::jobs::run_workers(
+            self.state.clone(),
+            self.state.settings.job_workers,
+            stop_rx,
+        ));
         let result = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(signal)
+        .with_graceful_shutdown(async move {
+            signal.await;
+            let _ = stop_tx.send(true);
+        })
         .await;
+        // Running jobs stop at their next checkpoint and go back to the queue; a job that does not
+        // reach one in time is picked up again when its lease expires.
+        if tokio::time::timeout(Duration::from_secs(20), workers)
+            .await
+            .is_err()
+        {
+            tracing::warn!("jobs still running at shutdown; their leases will expire");
+        }
         housekeeping.abort();
         result
     }
+}
+
+/// Everything but HTTP: the database (migrated as [`prepare_database`] allows), settings, templates, mail,
+/// storage, throttles and the session store. `trellis worker` runs jobs on this alone.
+pub async fn build_state(
+    settings: Settings,
+    opts: StartOptions,
+) -> anyhow::Result<(AppState, Store)> {
+    let (db, queries) = prepare_database(&settings, opts).await?;
+    let secret_key = settings.resolve_secret_key()?;
+    let assets = assets::Assets::new();
+    let templates = Templates::new(settings.templates_dir.clone(), &assets)?;
+    let mailer = Mailer::from_settings(&settings)?;
+    let storage = Storage::local(settings.media_dir());
+    let redis = match &settings.redis_url {
+        Some(url) => Some(connect_redis(url.expose()).await?),
+        None => None,
+    };
+    let throttles = Throttles::new(&settings, redis.clone());
+    let session_store = match redis {
+        Some(conn) => Store::Redis(RedisStore::new(conn)),
+        None => Store::Db(DbStore::new(db.clone())),
+    };
+    let state = AppState::new(Inner {
+        db,
+        settings,
+        secret_key,
+        templates,
+        assets,
+        mailer,
+        storage,
+        throttles,
+        queries,
+        jobs: crate::jobs::Queue::new(),
+        sentiment_models: Default::default(),
+    });
+    Ok((state, session_store))
 }
 
 /// Every app's routes, merged here so all URLs are visible from one place, and the shared layers.
@@ -293,7 +321,8 @@ async fn housekeeping(state: AppState, store: Store) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

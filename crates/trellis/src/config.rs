@@ -130,6 +130,12 @@ pub struct Settings {
     pub trust_proxy: bool,
     /// A directory whose templates override the built-in ones of the same name.
     pub templates_dir: Option<PathBuf>,
+    /// Background jobs this instance runs at once; 0 leaves them to other instances (`trellis worker`).
+    pub job_workers: u32,
+    /// Largest sentiment dataset upload.
+    pub sentiment_max_dataset_bytes: usize,
+    /// Most rows in one sentiment dataset.
+    pub sentiment_max_dataset_rows: usize,
 }
 
 impl Default for Settings {
@@ -166,6 +172,9 @@ impl Default for Settings {
             blog_open_authoring: false,
             trust_proxy: false,
             templates_dir: None,
+            job_workers: 1,
+            sentiment_max_dataset_bytes: 5 * 1024 * 1024,
+            sentiment_max_dataset_rows: 50_000,
         }
     }
 }

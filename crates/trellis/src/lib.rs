@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod images;
+pub mod jobs;
 pub mod mail;
 pub mod sentiment;
 pub mod site;

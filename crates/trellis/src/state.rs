@@ -26,6 +26,8 @@ pub struct Inner {
     pub storage: Storage,
     pub throttles: Throttles,
     pub queries: QueryCounter,
+    pub jobs: crate::jobs::Queue,
+    pub sentiment_models: crate::sentiment::ModelCache,
 }
 
 impl AppState {

@@ -236,9 +236,35 @@
     if (form && form.hasAttribute('data-autosubmit') && e.target.tagName === 'SELECT') form.submit();
   });
 
+  // A running job's page ([data-job-url]) follows its progress through the API, and reloads once the
+  // job has finished so the outcome (downloads, model link) is drawn by the server.
+  function followJob(panel) {
+    var url = panel.getAttribute('data-job-url');
+    if (!url) return;
+    var bar = panel.querySelector('[data-testid=job-progress]');
+    var percent = panel.querySelector('[data-testid=job-percent]');
+    var status = panel.querySelector('[data-testid=job-status]');
+    function poll() {
+      fetchJSON(url, { method: 'GET' }).then(function (job) {
+        if (bar) bar.value = job.progress;
+        if (percent) percent.textContent = job.progress + '%';
+        if (status) {
+          status.textContent = job.status;
+          status.className = 'badge job-' + job.status;
+        }
+        if (['succeeded', 'failed', 'cancelled'].indexOf(job.status) >= 0) window.location.reload();
+        else window.setTimeout(poll, 700);
+      }, function () {
+        window.setTimeout(poll, 3000);
+      });
+    }
+    window.setTimeout(poll, 500);
+  }
+
   function init() {
     Array.prototype.forEach.call(doc.querySelectorAll('.message'), addDismiss);
     Array.prototype.forEach.call(doc.querySelectorAll('textarea[data-preview-target]'), livePreview);
+    Array.prototype.forEach.call(doc.querySelectorAll('[data-job-url]'), followJob);
   }
 
   if (doc.readyState === 'loading') doc.addEventListener('DOMContentLoaded', init);

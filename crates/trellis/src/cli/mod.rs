@@ -10,6 +10,7 @@ mod roadmap;
 mod sentiment;
 mod serve;
 mod users;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -49,8 +50,10 @@ pub enum Command {
     Bench(bench::Args),
     /// Import, show and export learning roadmaps (the tracker).
     Roadmap(roadmap::Args),
-    /// Sentiment data, evaluation and batch analysis.
+    /// Sentiment data, training, evaluation and batch analysis.
     Sentiment(sentiment::Args),
+    /// Run background jobs (dataset analysis, training) without serving HTTP.
+    Worker(worker::Args),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -68,6 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(settings, args).await,
         Command::Roadmap(args) => roadmap::run(settings, args).await,
         Command::Sentiment(args) => sentiment::run(settings, args).await,
+        Command::Worker(args) => worker::run(settings, args).await,
     }
 }
 

@@ -149,11 +149,14 @@ pub async fn count(
     Ok(row.map(|c| c.n.max(0) as u64).unwrap_or(0))
 }
 
-/// Backend-specific SQL: `PK` (auto-increment id), `TS` (timestamp with time zone) are replaced.
+/// Backend-specific SQL: `PK` (auto-increment id), `TS` (timestamp with time zone) and `BLOB` (bytes)
+/// are replaced.
 pub fn ddl(backend: DatabaseBackend, sql: &str) -> String {
-    let (pk, ts) = match backend {
-        DatabaseBackend::Postgres => ("BIGSERIAL PRIMARY KEY", "TIMESTAMPTZ"),
-        _ => ("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT"),
+    let (pk, ts, blob) = match backend {
+        DatabaseBackend::Postgres => ("BIGSERIAL PRIMARY KEY", "TIMESTAMPTZ", "BYTEA"),
+        _ => ("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT", "BLOB"),
     };
-    sql.replace("{PK}", pk).replace("{TS}", ts)
+    sql.replace("{PK}", pk)
+        .replace("{TS}", ts)
+        .replace("{BLOB}", blob)
 }

@@ -1,7 +1,16 @@
-//! Sentiment analysis served over the API and a try-it page, on the `trellis-sentiment` engine.
-//! Models: `default` (the linear model embedded in the binary) and `lexicon` (VADER).
+//! Sentiment analysis on the `trellis-sentiment` engine: the analyze API and try-it page, uploaded
+//! datasets, background analysis and training jobs, and users' own models with their evaluation reports.
+//! Built-in models: `default` (the linear model embedded in the binary) and `lexicon` (VADER); a user's
+//! trained models are selectable by name for that user only.
 
-use std::sync::{Arc, OnceLock};
+pub mod api;
+pub mod models;
+pub mod pages;
+pub mod upload;
+pub mod work;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 use axum::extract::State;
@@ -10,13 +19,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use trellis_sentiment::{LexiconModel, Model, Prediction};
+use trellis_sentiment::{LexiconModel, LinearModel, Model, Prediction};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{AppError, FieldErrors, Result};
 use crate::http::api::ApiJson;
+use crate::http::auth::MaybeUser;
 use crate::http::templates::Ctx;
 use crate::state::AppState;
 
@@ -64,19 +74,98 @@ fn find(name: Option<&str>) -> Result<&'static Entry> {
         .ok_or_else(|| AppError::not_found("model"))
 }
 
+/// Whether `name` belongs to a built-in model (users cannot take these names).
+pub fn is_builtin(name: &str) -> bool {
+    models().iter().any(|e| e.name == name)
+}
+
+/// Users' models decoded from the database, by id, so a request does not decode megabytes of weights.
+/// Per application (ids are per database); models never change after training, so an entry is never stale.
+#[derive(Default)]
+pub struct ModelCache(Mutex<HashMap<i64, Arc<LinearModel>>>);
+
+/// Decoded user models kept at once; beyond it the cache starts over.
+const CACHE_CAPACITY: usize = 16;
+
+impl ModelCache {
+    fn get(&self, id: i64) -> Option<Arc<LinearModel>> {
+        self.0.lock().expect("cache lock").get(&id).cloned()
+    }
+
+    fn put(&self, id: i64, model: Arc<LinearModel>) {
+        let mut map = self.0.lock().expect("cache lock");
+        if map.len() >= CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(id, model);
+    }
+
+    pub fn forget(&self, id: i64) {
+        self.0.lock().expect("cache lock").remove(&id);
+    }
+}
+
+/// A model ready to run, under the name it answers to.
+pub struct Resolved {
+    pub name: String,
+    pub model: Arc<dyn Model>,
+}
+
+/// Finds a built-in model, or one of `owner`'s trained models; anything else is 404 (another user's
+/// model does not exist for you).
+pub async fn resolve(state: &AppState, owner: Option<i64>, name: Option<&str>) -> Result<Resolved> {
+    let wanted = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    if let Ok(entry) = find(Some(wanted)) {
+        return Ok(Resolved {
+            name: entry.name.to_string(),
+            model: entry.model.clone(),
+        });
+    }
+    let owner = owner.ok_or_else(|| AppError::not_found("model"))?;
+    let meta = models::find_model(&state.db, owner, wanted)
+        .await?
+        .ok_or_else(|| AppError::not_found("model"))?;
+    let model = match state.sentiment_models.get(meta.id) {
+        Some(m) => m,
+        None => {
+            let bytes = models::model_weights(&state.db, meta.id)
+                .await?
+                .ok_or_else(|| AppError::not_found("model"))?;
+            let m = tokio::task::spawn_blocking(move || LinearModel::from_bytes(&bytes))
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("model {}: {e}", meta.id)))?;
+            let m = Arc::new(m);
+            state.sentiment_models.put(meta.id, m.clone());
+            m
+        }
+    };
+    Ok(Resolved {
+        name: meta.name,
+        model,
+    })
+}
+
 /// Runs a model off the async runtime.
+pub async fn predict(model: Arc<dyn Model>, texts: Vec<String>) -> Result<Vec<Prediction>> {
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        model.predict_batch(&refs)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))
+}
+
+/// A built-in model over `texts` (what the CLI uses; it has no user).
 pub async fn analyze(
     model: Option<&str>,
     texts: Vec<String>,
 ) -> Result<(&'static str, Vec<Prediction>)> {
     let entry = find(model)?;
-    let m = entry.model.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        m.predict_batch(&refs)
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))?;
+    let out = predict(entry.model.clone(), texts).await?;
     Ok((entry.name, out))
 }
 
@@ -106,13 +195,16 @@ fn check_texts(texts: &[String], field: &str) -> Result<()> {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/sentiment/", get(page).post(try_it))
+    Router::new()
+        .route("/sentiment/", get(page).post(try_it))
+        .merge(pages::router())
 }
 
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(analyze_api))
         .routes(routes!(list_models))
+        .merge(api::router())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -121,7 +213,7 @@ pub struct AnalyzeRequest {
     text: Option<String>,
     /// …or up to 256.
     texts: Option<Vec<String>>,
-    /// `default` (when left out) or `lexicon`.
+    /// `default` (when left out), `lexicon`, or the name of one of your trained models.
     model: Option<String>,
 }
 
@@ -157,11 +249,18 @@ fn result_body(p: &Prediction) -> ResultBody {
     responses((status = 200, description = "label, score and per-class scores"),
               (status = 404, description = "unknown model"), (status = 413, description = "more than 256 texts"),
               (status = 422, description = "blank or too long text")))]
-async fn analyze_api(ApiJson(req): ApiJson<AnalyzeRequest>) -> Result<Response> {
+async fn analyze_api(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    ApiJson(req): ApiJson<AnalyzeRequest>,
+) -> Result<Response> {
+    let owner = user.map(|u| u.id);
     match (req.text, req.texts) {
         (Some(text), None) => {
             check_texts(std::slice::from_ref(&text), "text")?;
-            let (name, mut out) = analyze(req.model.as_deref(), vec![text]).await?;
+            let m = resolve(&state, owner, req.model.as_deref()).await?;
+            let name = m.name;
+            let mut out = predict(m.model, vec![text]).await?;
             let r = result_body(&out.pop().expect("one prediction per text"));
             Ok(axum::Json(serde_json::json!({
                 "model": name, "label": r.label, "score": r.score, "scores": r.scores,
@@ -173,7 +272,9 @@ async fn analyze_api(ApiJson(req): ApiJson<AnalyzeRequest>) -> Result<Response> 
                 return Err(AppError::invalid("texts", "can't be empty"));
             }
             check_texts(&texts, "texts")?;
-            let (name, out) = analyze(req.model.as_deref(), texts).await?;
+            let m = resolve(&state, owner, req.model.as_deref()).await?;
+            let name = m.name;
+            let out = predict(m.model, texts).await?;
             let results: Vec<ResultBody> = out.iter().map(result_body).collect();
             Ok(
                 axum::Json(serde_json::json!({ "model": name, "results": results }))
@@ -191,8 +292,13 @@ async fn analyze_api(ApiJson(req): ApiJson<AnalyzeRequest>) -> Result<Response> 
 #[derive(Serialize, ToSchema)]
 pub struct ModelBody {
     name: String,
+    /// `lexicon` or `linear`.
     kind: String,
     description: String,
+    /// `builtin` for everyone's models, `user` for your own trained ones.
+    source: String,
+    /// Your model's accuracy on the held-out part of its dataset; null for built-in models.
+    accuracy: Option<f64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -200,31 +306,61 @@ pub struct ModelsBody {
     models: Vec<ModelBody>,
 }
 
-/// The models that `analyze` accepts.
-#[utoipa::path(get, path = "/sentiment/models", tag = "sentiment", responses((status = 200, body = ModelsBody)))]
-async fn list_models() -> Response {
-    let models = models()
+/// Built-in models, then the user's own.
+async fn available(state: &AppState, owner: Option<i64>) -> Result<Vec<ModelBody>> {
+    let mut out: Vec<ModelBody> = models()
         .iter()
         .map(|e| ModelBody {
             name: e.name.into(),
             kind: e.kind.into(),
             description: e.description.into(),
+            source: "builtin".into(),
+            accuracy: None,
         })
         .collect();
-    axum::Json(ModelsBody { models }).into_response()
+    if let Some(owner) = owner {
+        for m in models::list_models(&state.db, owner).await? {
+            let report = m.report_json();
+            out.push(ModelBody {
+                description: format!(
+                    "Trained on your dataset `{}`.",
+                    report
+                        .pointer("/dataset/name")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("?")
+                ),
+                accuracy: report
+                    .pointer("/evaluation/accuracy")
+                    .and_then(|v| v.as_f64()),
+                name: m.name,
+                kind: m.kind,
+                source: "user".into(),
+            });
+        }
+    }
+    Ok(out)
 }
 
-fn model_list() -> Vec<minijinja::Value> {
-    models()
-        .iter()
-        .map(|e| context! { name => e.name, kind => e.kind, description => e.description })
-        .collect()
+/// The models that `analyze` accepts: the built-in ones and, when signed in, your own.
+#[utoipa::path(get, path = "/sentiment/models", tag = "sentiment", responses((status = 200, body = ModelsBody)))]
+async fn list_models(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response> {
+    let models = available(&state, user.map(|u| u.id)).await?;
+    Ok(axum::Json(ModelsBody { models }).into_response())
+}
+
+async fn model_list(ctx: &Ctx) -> Result<minijinja::Value> {
+    let list = available(&ctx.state, ctx.user.as_ref().map(|u| u.id)).await?;
+    Ok(minijinja::Value::from_serialize(&list))
 }
 
 async fn page(ctx: Ctx) -> Result<Response> {
+    let models = model_list(&ctx).await?;
     ctx.render(
         "sentiment/index.html",
-        context! { models => model_list(), text => "", model => "default" },
+        context! { models => models, text => "", model => "default" },
     )
     .await
 }
@@ -237,28 +373,32 @@ struct TryForm {
 }
 
 /// The try-it box as a plain form (works without JavaScript).
-async fn try_it(
-    ctx: Ctx,
-    State(_): State<AppState>,
-    axum::Form(form): axum::Form<TryForm>,
-) -> Result<Response> {
+async fn try_it(ctx: Ctx, axum::Form(form): axum::Form<TryForm>) -> Result<Response> {
     let texts = vec![form.text.clone()];
+    let models = model_list(&ctx).await?;
     if let Err(AppError::Validation(errors)) = check_texts(&texts, "text") {
         return ctx
             .render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "sentiment/index.html",
-                context! { models => model_list(), text => form.text, model => form.model,
+                context! { models => models, text => form.text, model => form.model,
                 errors => minijinja::Value::from_serialize(&errors.0) },
             )
             .await;
     }
-    let (name, out) = analyze(Some(&form.model), texts).await?;
+    let m = resolve(
+        &ctx.state,
+        ctx.user.as_ref().map(|u| u.id),
+        Some(&form.model),
+    )
+    .await?;
+    let name = m.name;
+    let out = predict(m.model, texts).await?;
     let p = &out[0];
     ctx.render(
         "sentiment/index.html",
         context! {
-            models => model_list(), text => form.text, model => name,
+            models => models, text => form.text, model => name,
             result => context! { label => p.label.as_str(), percent => (p.score * 100.0).round() as u32,
                                   positive => format!("{:.3}", p.scores.positive), negative => format!("{:.3}", p.scores.negative) },
         },

@@ -10,6 +10,7 @@ mod blog;
 mod browser;
 mod cli;
 mod sentiment;
+mod sentiment_jobs;
 mod site;
 mod todo;
 mod todo_browser;

@@ -8,6 +8,8 @@ mod m20261102_000001_blog;
 mod m20261103_000001_api;
 mod m20261104_000001_todo;
 mod m20261105_000001_tracker;
+mod m20261106_000001_jobs;
+mod m20261107_000001_sentiment;
 
 pub struct Migrator;
 
@@ -20,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261103_000001_api::Migration),
             Box::new(m20261104_000001_todo::Migration),
             Box::new(m20261105_000001_tracker::Migration),
+            Box::new(m20261106_000001_jobs::Migration),
+            Box::new(m20261107_000001_sentiment::Migration),
         ]
     }
 }
