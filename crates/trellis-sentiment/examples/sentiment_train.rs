@@ -43,57 +43,8 @@ fn grid(name: &str) -> Vec<Hyperparameters> {
     let mut out = Vec::new();
     let nb = |beta| Some(NbOptions { alpha: 1.0, beta });
     match name {
-        // The grid the shipped model was selected from. It spans what the exploratory grids
-        // below suggested: negation marking, lexicon features, NB scaling and soft targets.
-        "default" => {
-            let feature_sets = [
-                (2, None),
-                (3, None),
-                (1, Some([2, 5])),
-                (2, Some([2, 5])),
-                (2, Some([3, 5])),
-            ];
-            for (w, ch) in feature_sets {
-                for (neg, lex) in [
-                    (Negation::Off, false),
-                    (Negation::Mark, false),
-                    (Negation::Mark, true),
-                ] {
-                    for nbo in [None, nb(0.25), nb(0.5), nb(1.0)] {
-                        for c in [0.3, 1.0, 3.0] {
-                            for soft in [None, Some(2.0)] {
-                                out.push(hp(
-                                    w,
-                                    ch,
-                                    neg,
-                                    lex,
-                                    Loss::Logistic,
-                                    nbo,
-                                    c,
-                                    false,
-                                    soft,
-                                    None,
-                                ));
-                                if lex && nbo.is_some() {
-                                    out.push(hp(
-                                        w,
-                                        ch,
-                                        neg,
-                                        lex,
-                                        Loss::Logistic,
-                                        nbo,
-                                        c,
-                                        false,
-                                        soft,
-                                        Some(0.1),
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        // The grid the shipped model was selected from (also `trellis sentiment train --search`).
+        "default" => return train::search_grid(),
         // Exploratory grids, kept so the search history can be re-run.
         "features" => {
             for (w, ch) in [

@@ -158,6 +158,58 @@ pub struct SelectionReport {
     pub best: usize,
 }
 
+/// The grid the shipped model's hyperparameters were selected from (best validation accuracy): word
+/// and character n-gram sets × negation marking and lexicon features × NB scaling × C × soft targets,
+/// plus a lexicon prior where lexicon features and NB scaling are both on.
+pub fn search_grid() -> Vec<Hyperparameters> {
+    let nb = |beta| Some(NbOptions { alpha: 1.0, beta });
+    let feature_sets = [
+        (2, None),
+        (3, None),
+        (1, Some([2, 5])),
+        (2, Some([2, 5])),
+        (2, Some([3, 5])),
+    ];
+    let mut out = Vec::new();
+    for (word_ngrams, char_ngrams) in feature_sets {
+        for (negation, lexicon) in [
+            (Negation::Off, false),
+            (Negation::Mark, false),
+            (Negation::Mark, true),
+        ] {
+            for nbo in [None, nb(0.25), nb(0.5), nb(1.0)] {
+                for c in [0.3, 1.0, 3.0] {
+                    for soft_targets in [None, Some(2.0)] {
+                        let priors: &[Option<f64>] = if lexicon && nbo.is_some() {
+                            &[None, Some(0.1)]
+                        } else {
+                            &[None]
+                        };
+                        for &lexicon_prior in priors {
+                            out.push(Hyperparameters {
+                                features: FeatureConfig {
+                                    hash_bits: 20,
+                                    word_ngrams,
+                                    char_ngrams,
+                                    negation,
+                                    lexicon,
+                                },
+                                loss: Loss::Logistic,
+                                c,
+                                nb: nbo,
+                                length_normalize: false,
+                                soft_targets,
+                                lexicon_prior,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Trains one model with the given options on `train`, calibrating and reporting on `valid`.
 pub fn train_linear(
     train: &[Example],
@@ -670,6 +722,13 @@ fn civil_date(days: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_search_grid_holds_the_shipped_configuration() {
+        let grid = search_grid();
+        assert_eq!(grid.len(), 450);
+        assert!(grid.contains(&Hyperparameters::default()));
+    }
+
     use super::*;
     use crate::Model;
 
