@@ -136,6 +136,7 @@ pub async fn build_state(
         Some(conn) => Store::Redis(RedisStore::new(conn)),
         None => Store::Db(DbStore::new(db.clone())),
     };
+    let sentiment_builtins = crate::sentiment::Builtins::load(&settings);
     let state = AppState::new(Inner {
         db,
         settings,
@@ -148,6 +149,7 @@ pub async fn build_state(
         queries,
         jobs: crate::jobs::Queue::new(),
         sentiment_models: Default::default(),
+        sentiment_builtins,
     });
     Ok((state, session_store))
 }

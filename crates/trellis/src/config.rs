@@ -136,6 +136,9 @@ pub struct Settings {
     pub sentiment_max_dataset_bytes: usize,
     /// Most rows in one sentiment dataset.
     pub sentiment_max_dataset_rows: usize,
+    /// Where `trellis sentiment install-model` puts the transformer's encoder; defaults to
+    /// `<data_dir>/models/minilm`.
+    pub sentiment_encoder_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -175,6 +178,7 @@ impl Default for Settings {
             job_workers: 1,
             sentiment_max_dataset_bytes: 5 * 1024 * 1024,
             sentiment_max_dataset_rows: 50_000,
+            sentiment_encoder_dir: None,
         }
     }
 }
@@ -391,6 +395,13 @@ impl Settings {
 
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
+    }
+
+    /// The sentiment transformer's encoder files.
+    pub fn encoder_dir(&self) -> PathBuf {
+        self.sentiment_encoder_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models").join("minilm"))
     }
 
     /// The public origin for links in emails.

@@ -28,6 +28,7 @@ pub struct Inner {
     pub queries: QueryCounter,
     pub jobs: crate::jobs::Queue,
     pub sentiment_models: crate::sentiment::ModelCache,
+    pub sentiment_builtins: crate::sentiment::Builtins,
 }
 
 impl AppState {

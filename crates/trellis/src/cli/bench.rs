@@ -1,6 +1,9 @@
 //! `trellis bench api`: seeds articles, serves them from this binary on a random port, drives load over
 //! loopback with keep-alive connections, and prints requests/s and latency percentiles, beside a plaintext
 //! route of the same server as the ceiling.
+//!
+//! `trellis bench sentiment`: texts per second of each sentiment model at batch 1 and 64, and of the
+//! transformer under many concurrent single-text callers with and without micro-batching.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,6 +29,18 @@ pub struct Args {
 enum Target {
     /// GET /api/articles?limit=20 over seeded articles, against GET /ping as the ceiling.
     Api(ApiArgs),
+    /// Texts per second of every sentiment model (the transformer when installed).
+    Sentiment(SentimentArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SentimentArgs {
+    /// Fetched sentiment data; its movie test sentences are the input [default: <data_dir>/sentiment]
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -47,7 +62,88 @@ struct ApiArgs {
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Api(a) => api(settings, a).await,
+        Target::Sentiment(a) => {
+            tokio::task::spawn_blocking(move || sentiment(&settings, a)).await??;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn sentiment(settings: &Settings, args: SentimentArgs) -> anyhow::Result<()> {
+    use trellis_sentiment::eval::measure_throughput;
+    use trellis_sentiment::transformer::{self, Encoder, MicroBatched, TransformerModel};
+    use trellis_sentiment::{DataPaths, LexiconModel, Model};
+
+    let dir = args
+        .dir
+        .unwrap_or_else(|| settings.data_dir.join("sentiment"));
+    let split = DataPaths::open(&dir)
+        .with_context(|| {
+            format!(
+                "{}: run `trellis sentiment fetch-data` first",
+                dir.display()
+            )
+        })?
+        .movie_split()?;
+    let texts: Vec<&str> = split.test.iter().map(|e| e.text.as_str()).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut models: Vec<Arc<dyn Model>> = vec![
+        Arc::new(LexiconModel::new()),
+        Arc::new(trellis_sentiment::default_model()),
+    ];
+    let encoder_dir = settings.encoder_dir();
+    let encoder = if encoder_dir.join("model.safetensors").is_file() {
+        let e = Arc::new(Encoder::load(&encoder_dir)?);
+        models.push(Arc::new(TransformerModel::new(
+            e.clone(),
+            transformer::default_head(),
+        )));
+        Some(e)
+    } else {
+        println!(
+            "(transformer not installed in {}; left out)",
+            encoder_dir.display()
+        );
+        None
+    };
+    println!(
+        "{} movie test sentences, {cores} cores, {}s per figure",
+        texts.len(),
+        args.seconds
+    );
+    println!("| model | batch 1 | batch 64 |");
+    println!("|---|---:|---:|");
+    for m in &models {
+        // Batch 1 is what one request with one text costs; one caller per core keeps every core busy.
+        let one = measure_throughput(m.as_ref(), &texts, 1, cores, args.seconds);
+        let many = measure_throughput(m.as_ref(), &texts, 64, 1, args.seconds);
+        println!(
+            "| {} | {:.0} | {:.0} |",
+            m.name(),
+            one.texts_per_second,
+            many.texts_per_second
+        );
+    }
+    if let Some(e) = encoder {
+        // Many concurrent requests of one text each: alone, each is a forward pass of its own;
+        // micro-batched, they share passes.
+        let callers = 32;
+        let direct = TransformerModel::new(e.clone(), transformer::default_head());
+        let alone = measure_throughput(&direct, &texts, 1, callers, args.seconds);
+        let batched = MicroBatched::new(
+            Arc::new(TransformerModel::new(e, transformer::default_head())),
+            64,
+            Duration::from_millis(3),
+        );
+        let shared = measure_throughput(&batched, &texts, 1, callers, args.seconds);
+        println!(
+            "\ntransformer, {callers} concurrent single-text callers: {:.0} texts/s alone, {:.0} texts/s micro-batched ({:.1}x)",
+            alone.texts_per_second,
+            shared.texts_per_second,
+            shared.texts_per_second / alone.texts_per_second
+        );
+    }
+    Ok(())
 }
 
 async fn api(base: Settings, args: ApiArgs) -> anyhow::Result<ExitCode> {

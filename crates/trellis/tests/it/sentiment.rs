@@ -223,3 +223,79 @@ fn the_shipped_model_beats_vader_by_ten_points_on_the_movie_test_split() {
         vader.accuracy
     );
 }
+
+/// The transformer needs its encoder installed (`TEST_SENTIMENT_MODEL`, which CI sets).
+#[tokio::test]
+async fn the_transformer_answers_concurrent_requests_when_installed() {
+    let Ok(dir) = std::env::var("TEST_SENTIMENT_MODEL") else {
+        eprintln!("skipped: TEST_SENTIMENT_MODEL is not set, so the transformer test did not run");
+        return;
+    };
+    let app = TestApp::spawn(
+        crate::helpers::Backend::Sqlite,
+        None,
+        &[("sentiment_encoder_dir", dir.as_str())],
+    )
+    .await;
+    let (_, models) = app
+        .api(Method::GET, "/api/sentiment/models", None, None)
+        .await;
+    assert!(
+        models["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "transformer" && m["kind"] == "transformer"),
+        "{models}"
+    );
+    // Several requests at once share forward passes; each still gets its own answers, in order.
+    let requests = (0..8).map(|i| {
+        let app = &app;
+        async move {
+            let texts = if i % 2 == 0 {
+                vec!["A wonderful, heartfelt film.", "Dreadful and boring."]
+            } else {
+                vec!["Dreadful and boring.", "A wonderful, heartfelt film."]
+            };
+            let (s, body) = app
+                .api(
+                    Method::POST,
+                    "/api/sentiment/analyze",
+                    None,
+                    Some(json!({"texts": texts, "model": "transformer"})),
+                )
+                .await;
+            (i, s, body)
+        }
+    });
+    for (i, s, body) in futures_util::future::join_all(requests).await {
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body["model"], "transformer");
+        let labels: Vec<&str> = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["label"].as_str().unwrap())
+            .collect();
+        let expected = if i % 2 == 0 {
+            ["positive", "negative"]
+        } else {
+            ["negative", "positive"]
+        };
+        assert_eq!(labels, expected, "request {i}");
+    }
+}
+
+#[tokio::test]
+async fn the_transformer_is_not_found_where_it_is_not_installed() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite, None, &[]).await;
+    let (s, _) = app
+        .api(
+            Method::POST,
+            "/api/sentiment/analyze",
+            None,
+            Some(json!({"text": "fine", "model": "transformer"})),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
