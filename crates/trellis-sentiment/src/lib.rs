@@ -11,6 +11,7 @@
 //! The crate has no web or database dependencies; callers own I/O and presentation.
 
 pub mod data;
+pub mod ensemble;
 pub mod eval;
 mod features;
 mod lexicon;
@@ -137,6 +138,8 @@ pub enum ModelKind {
     Linear,
     /// A sentence encoder with a trained head (cargo feature `transformer`).
     Transformer,
+    /// Other models' outputs combined (stacking).
+    Ensemble,
 }
 
 impl ModelKind {
@@ -145,6 +148,7 @@ impl ModelKind {
             ModelKind::Lexicon => "lexicon",
             ModelKind::Linear => "linear",
             ModelKind::Transformer => "transformer",
+            ModelKind::Ensemble => "ensemble",
         }
     }
 }
@@ -161,6 +165,21 @@ pub trait Model: Send + Sync {
         self.predict_batch(&[text])
             .pop()
             .expect("predict_batch returns one prediction per text")
+    }
+}
+
+/// A shared model is a model, so one instance can serve alone and inside an ensemble.
+impl<M: Model + ?Sized> Model for std::sync::Arc<M> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn kind(&self) -> ModelKind {
+        (**self).kind()
+    }
+
+    fn predict_batch(&self, texts: &[&str]) -> Vec<Prediction> {
+        (**self).predict_batch(texts)
     }
 }
 

@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use trellis_sentiment::ensemble::{self, Stacked};
 use trellis_sentiment::transformer::{self, Encoder, TransformerModel};
-use trellis_sentiment::{DataPaths, LexiconModel, Model, eval};
+use trellis_sentiment::{DataPaths, LexiconModel, Model, default_model, eval};
 
 fn encoder_dir() -> Option<PathBuf> {
     match std::env::var("TEST_SENTIMENT_MODEL") {
@@ -100,4 +101,15 @@ fn the_shipped_head_matches_its_recorded_validation_accuracy_and_beats_vader() {
         "transformer {test:.4} vs vader {vader:.4}"
     );
     assert_eq!(model.kind().as_str(), "transformer");
+
+    // The shipped stack of `default` and the transformer beats both of its members on the test split.
+    let linear: Arc<dyn Model> = Arc::new(default_model());
+    let transformer: Arc<dyn Model> = Arc::new(model);
+    let stack = ensemble::shipped_stack().unwrap();
+    assert_eq!(stack.members, ["default", "transformer"]);
+    let both = Stacked::new(stack, vec![linear.clone(), transformer]).unwrap();
+    let stacked = eval::evaluate(&both, &split.test).accuracy;
+    let alone = eval::evaluate(linear.as_ref(), &split.test).accuracy;
+    println!("movie test accuracy: ensemble {stacked:.4}, default {alone:.4}");
+    assert!(stacked > alone && stacked > test, "ensemble {stacked:.4}");
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use trellis_sentiment::ensemble::Stacked;
 use trellis_sentiment::transformer::{self, Encoder, TransformerModel};
 use trellis_sentiment::{Corpus, DataPaths, Example, LexiconModel, Model};
 
@@ -20,6 +21,7 @@ pub struct Args {
 enum Kind {
     Linear,
     Transformer,
+    Ensemble,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -42,14 +44,15 @@ enum Action {
     },
     /// Train on the movie train split, calibrated on the validation split (the test split is never
     /// used). `linear` with the default settings reproduces the embedded default model byte for byte,
-    /// and says so; `transformer` trains the head on the installed encoder's embeddings.
+    /// and says so; `transformer` trains the head on the installed encoder's embeddings; `ensemble`
+    /// fits the stacking weights of `default` and `transformer` on the validation split.
     Train {
         #[arg(long, value_enum, default_value = "linear")]
         kind: Kind,
         /// Fetched data [default: <data_dir>/sentiment]
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Where to write the model [default: default-linear.bin or minilm-head.json]
+        /// Where to write the model [default: default-linear.bin, minilm-head.json or stack.json]
         #[arg(long)]
         out: Option<PathBuf>,
         /// linear: search the hyperparameter grid the default was chosen from (on validation)
@@ -115,6 +118,11 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
                     &dir,
                     &encoder_dir,
                     &out.unwrap_or_else(|| "minilm-head.json".into()),
+                ),
+                Kind::Ensemble => train_stack(
+                    &dir,
+                    &encoder_dir,
+                    &out.unwrap_or_else(|| "stack.json".into()),
                 ),
             })
             .await??;
@@ -191,10 +199,14 @@ fn eval(dir: &Path, encoder_dir: &Path) -> anyhow::Result<String> {
     ];
     if encoder_dir.join("model.safetensors").is_file() {
         let encoder = Arc::new(Encoder::load(encoder_dir)?);
-        models.push(Box::new(TransformerModel::new(
-            encoder,
-            transformer::default_head(),
-        )));
+        let transformer: Arc<dyn Model> =
+            Arc::new(TransformerModel::new(encoder, transformer::default_head()));
+        models.push(Box::new(Arc::clone(&transformer)));
+        let linear: Arc<dyn Model> = Arc::new(trellis_sentiment::default_model());
+        models.push(Box::new(Stacked::new(
+            trellis_sentiment::ensemble::shipped_stack()?,
+            vec![linear, transformer],
+        )?));
     } else {
         eprintln!(
             "the transformer is not installed in {} (trellis sentiment install-model); leaving it out",
@@ -234,6 +246,66 @@ fn eval(dir: &Path, encoder_dir: &Path) -> anyhow::Result<String> {
         });
     }
     Ok(table.to_string())
+}
+
+/// Fits the stacking weights of `default` and `transformer` on the validation split, and reports the
+/// stack's accuracy on the test split beside its members'.
+fn train_stack(dir: &Path, encoder_dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let split = DataPaths::open(dir)?.movie_split()?;
+    let linear: Arc<dyn Model> = Arc::new(trellis_sentiment::default_model());
+    let transformer: Arc<dyn Model> = Arc::new(TransformerModel::new(
+        Arc::new(Encoder::load(encoder_dir)?),
+        transformer::default_head(),
+    ));
+    let probs = |m: &Arc<dyn Model>, examples: &[Example], what: &str| -> Vec<f32> {
+        let b = bar(examples.len(), what);
+        let mut out = Vec::with_capacity(examples.len());
+        for chunk in examples.chunks(64) {
+            let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
+            out.extend(m.predict_batch(&texts).iter().map(|p| p.scores.positive));
+            b.inc(chunk.len() as u64);
+        }
+        b.finish_and_clear();
+        out
+    };
+    let valid = vec![
+        probs(&linear, &split.validation, "default on validation"),
+        probs(&transformer, &split.validation, "transformer on validation"),
+    ];
+    let shipped = trellis_sentiment::ensemble::shipped_stack().ok();
+    let trained_at = shipped
+        .as_ref()
+        .map(|s| s.trained_at.clone())
+        .unwrap_or_else(trellis_sentiment::train::today_utc);
+    let stack = trellis_sentiment::ensemble::fit(
+        &valid,
+        &split.validation,
+        "ensemble",
+        &["default", "transformer"],
+        &trained_at,
+    )?;
+    std::fs::write(out, stack.to_json())?;
+    let model = Stacked::new(stack.clone(), vec![linear.clone(), transformer.clone()])?;
+    let acc = |m: &dyn Model| trellis_sentiment::eval::evaluate(m, &split.test).accuracy;
+    println!(
+        "weights {:?} bias {:.3}; validation accuracy {:.4}; wrote {}",
+        stack.weights,
+        stack.bias,
+        stack.validation_accuracy,
+        out.display()
+    );
+    println!(
+        "movie test accuracy: default {:.4}, transformer {:.4}, ensemble {:.4}",
+        acc(linear.as_ref()),
+        acc(transformer.as_ref()),
+        acc(&model)
+    );
+    if shipped.as_ref() == Some(&stack) {
+        println!("identical to the embedded stack");
+    } else {
+        println!("differs from the embedded stack");
+    }
+    Ok(())
 }
 
 /// Trains the transformer's head on the encoder's embeddings of the movie train split, choosing its

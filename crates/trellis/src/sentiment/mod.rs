@@ -45,7 +45,7 @@ pub struct Entry {
 }
 
 /// Names reserved for built-in models, whether or not they are installed here.
-const BUILTIN_NAMES: [&str; 3] = ["default", "lexicon", "transformer"];
+const BUILTIN_NAMES: [&str; 4] = ["default", "lexicon", "transformer", "ensemble"];
 
 /// The models inside the binary, loaded once per process (the embedded weights are decoded on first use).
 fn shipped() -> &'static [Entry] {
@@ -72,10 +72,10 @@ fn shipped() -> &'static [Entry] {
 const MICRO_BATCH: usize = 64;
 const MICRO_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(3);
 
-/// The built-in models of this instance: the shipped ones, and the transformer when its encoder is
-/// installed in `sentiment_encoder_dir`.
+/// The built-in models of this instance: the shipped ones, and the transformer and the ensemble when the
+/// encoder is installed in `sentiment_encoder_dir`.
 pub struct Builtins {
-    transformer: Option<Entry>,
+    encoder_models: Vec<Entry>,
 }
 
 impl Builtins {
@@ -83,38 +83,26 @@ impl Builtins {
     pub fn load(settings: &Settings) -> Builtins {
         let dir = settings.encoder_dir();
         if !dir.join("model.safetensors").is_file() {
-            return Builtins { transformer: None };
+            return Builtins {
+                encoder_models: Vec::new(),
+            };
         }
-        match trellis_sentiment::transformer::Encoder::load(&dir) {
-            Ok(encoder) => {
-                let model = trellis_sentiment::transformer::TransformerModel::new(
-                    Arc::new(encoder),
-                    trellis_sentiment::transformer::default_head(),
-                );
-                let batched = trellis_sentiment::transformer::MicroBatched::new(
-                    Arc::new(model),
-                    MICRO_BATCH,
-                    MICRO_BATCH_WINDOW,
-                );
+        match load_encoder_models(&dir) {
+            Ok(encoder_models) => {
                 tracing::info!(dir = %dir.display(), "sentiment transformer loaded");
-                Builtins {
-                    transformer: Some(Entry {
-                        name: "transformer",
-                        kind: "transformer",
-                        description: "The all-MiniLM-L6-v2 sentence encoder with a logistic-regression head trained on movie-review sentences.",
-                        model: Arc::new(batched),
-                    }),
-                }
+                Builtins { encoder_models }
             }
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "the sentiment transformer is not available");
-                Builtins { transformer: None }
+                Builtins {
+                    encoder_models: Vec::new(),
+                }
             }
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        shipped().iter().chain(self.transformer.as_ref())
+        shipped().iter().chain(&self.encoder_models)
     }
 
     pub fn find(&self, name: &str) -> Option<&Entry> {
@@ -123,8 +111,41 @@ impl Builtins {
 
     /// Whether the transformer's encoder is installed and loaded.
     pub fn has_transformer(&self) -> bool {
-        self.transformer.is_some()
+        !self.encoder_models.is_empty()
     }
+}
+
+/// The transformer (micro-batched) and the ensemble that stacks it with `default`.
+fn load_encoder_models(dir: &std::path::Path) -> trellis_sentiment::Result<Vec<Entry>> {
+    use trellis_sentiment::ensemble::{Stacked, shipped_stack};
+    use trellis_sentiment::transformer::{Encoder, MicroBatched, TransformerModel, default_head};
+    let encoder = Arc::new(Encoder::load(dir)?);
+    let transformer: Arc<dyn Model> = Arc::new(MicroBatched::new(
+        Arc::new(TransformerModel::new(encoder, default_head())),
+        MICRO_BATCH,
+        MICRO_BATCH_WINDOW,
+    ));
+    let linear = shipped()
+        .iter()
+        .find(|e| e.name == "default")
+        .expect("the default model is shipped")
+        .model
+        .clone();
+    let ensemble = Stacked::new(shipped_stack()?, vec![linear, transformer.clone()])?;
+    Ok(vec![
+        Entry {
+            name: "transformer",
+            kind: "transformer",
+            description: "The all-MiniLM-L6-v2 sentence encoder with a logistic-regression head trained on movie-review sentences.",
+            model: transformer,
+        },
+        Entry {
+            name: "ensemble",
+            kind: "ensemble",
+            description: "`default` and `transformer` stacked: a logistic regression over both models' log-odds; the most accurate, at the transformer's speed.",
+            model: Arc::new(ensemble),
+        },
+    ])
 }
 
 /// Whether `name` belongs to a built-in model (users cannot take these names).

@@ -248,6 +248,19 @@ async fn the_transformer_answers_concurrent_requests_when_installed() {
             .any(|m| m["name"] == "transformer" && m["kind"] == "transformer"),
         "{models}"
     );
+    let (s, body) = app
+        .api(
+            Method::POST,
+            "/api/sentiment/analyze",
+            None,
+            Some(json!({"text": "A wonderful, heartfelt film.", "model": "ensemble"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        (&body["model"], &body["label"]),
+        (&json!("ensemble"), &json!("positive"))
+    );
     // Several requests at once share forward passes; each still gets its own answers, in order.
     let requests = (0..8).map(|i| {
         let app = &app;
