@@ -16,7 +16,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::{Deserialize, Serialize};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::data::io_err;
 use crate::linear::{Calibration, sigmoid};
@@ -73,10 +73,8 @@ impl Encoder {
             .map_err(model_err)?;
         let bert = BertModel::load(vb, &config).map_err(model_err)?;
         let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?).map_err(model_err)?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..PaddingParams::default()
-        }));
+        // We pad ourselves, per bucket of similar lengths (see `embed`).
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: MAX_TOKENS,
@@ -90,24 +88,25 @@ impl Encoder {
         })
     }
 
-    /// One forward pass: embeddings of `texts`, in order.
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(model_err)?;
+    /// One forward pass over tokenized texts, padded to the longest: embeddings in order.
+    fn forward(&self, encodings: &[&Encoding]) -> Result<Vec<Vec<f32>>> {
         let rows = encodings.len();
-        let len = encodings[0].get_ids().len();
-        let mut ids = Vec::with_capacity(rows * len);
-        let mut types = Vec::with_capacity(rows * len);
-        let mut mask = Vec::with_capacity(rows * len);
-        for e in &encodings {
-            ids.extend_from_slice(e.get_ids());
-            types.extend_from_slice(e.get_type_ids());
-            mask.extend_from_slice(e.get_attention_mask());
+        let len = encodings
+            .iter()
+            .map(|e| e.get_ids().len())
+            .max()
+            .unwrap_or(0);
+        if rows == 0 || len == 0 {
+            return Ok(vec![vec![0.0; DIM]; rows]);
+        }
+        let mut ids = vec![0u32; rows * len];
+        let mut types = vec![0u32; rows * len];
+        let mut mask = vec![0u32; rows * len];
+        for (r, e) in encodings.iter().enumerate() {
+            let n = e.get_ids().len();
+            ids[r * len..r * len + n].copy_from_slice(e.get_ids());
+            types[r * len..r * len + n].copy_from_slice(e.get_type_ids());
+            mask[r * len..r * len + n].fill(1);
         }
         let t = |v: Vec<u32>| Tensor::from_vec(v, (rows, len), &self.device).map_err(model_err);
         let (ids, types, mask) = (t(ids)?, t(types)?, t(mask)?);
@@ -124,31 +123,67 @@ impl Encoder {
         run().map_err(model_err)
     }
 
-    /// Embeddings of any number of texts, in order; batched by similar length to waste little on padding.
+    /// Embeddings of any number of texts, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         self.embed_with_progress(texts, &|_| {})
     }
 
-    /// [`embed`](Self::embed), calling `progress(done)` after each batch.
+    /// [`embed`](Self::embed), calling `progress(done)` after each forward pass.
+    ///
+    /// Texts are tokenized first, sorted by token count and cut into buckets whose padding stays under
+    /// [`MAX_PADDING`]: on a CPU a padded token costs as much as a real one, so a batch of mixed lengths
+    /// would spend most of its time on padding.
     pub fn embed_with_progress(
         &self,
         texts: &[&str],
         progress: &dyn Fn(usize),
     ) -> Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(model_err)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
         let mut out = vec![Vec::new(); texts.len()];
         let mut done = 0;
-        for chunk in order.chunks(CHUNK) {
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            for (&i, v) in chunk.iter().zip(self.embed_batch(&batch)?) {
+        for bucket in buckets(&order, |i| encodings[i].get_ids().len()) {
+            let batch: Vec<&Encoding> = bucket.iter().map(|&i| &encodings[i]).collect();
+            for (&i, v) in bucket.iter().zip(self.forward(&batch)?) {
                 out[i] = v;
             }
-            done += chunk.len();
+            done += bucket.len();
             progress(done);
         }
         Ok(out)
     }
+}
+
+/// Share of padded positions a bucket may hold.
+pub const MAX_PADDING: f64 = 0.15;
+
+/// Cuts items sorted by length into runs of at most [`CHUNK`] whose padding to the run's longest stays
+/// within [`MAX_PADDING`] of its positions.
+fn buckets(sorted: &[usize], len: impl Fn(usize) -> usize) -> Vec<&[usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut real = 0usize;
+    for (k, &i) in sorted.iter().enumerate() {
+        let l = len(i).max(1);
+        let size = k - start + 1;
+        // Sorted ascending, so this item is the longest: everything pads to it.
+        let padded = size * l;
+        if size > CHUNK || (size > 1 && (padded - (real + l)) as f64 > MAX_PADDING * padded as f64)
+        {
+            out.push(&sorted[start..k]);
+            start = k;
+            real = 0;
+        }
+        real += l;
+    }
+    if start < sorted.len() {
+        out.push(&sorted[start..]);
+    }
+    out
 }
 
 /// A trained classification head, as stored in JSON.
@@ -365,41 +400,62 @@ struct Job {
 }
 
 impl MicroBatched {
+    /// One batching thread per core: while one batch computes, the next one gathers, and on a CPU a
+    /// single forward pass does not keep every core busy.
     pub fn new(model: Arc<dyn Model>, max_batch: usize, window: Duration) -> MicroBatched {
         let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
         let name = model.name().to_string();
         let kind = model.kind();
-        std::thread::Builder::new()
-            .name(format!("batch-{name}"))
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut jobs = vec![first];
-                    let mut count = jobs[0].texts.len();
-                    let deadline = std::time::Instant::now() + window;
-                    while count < max_batch {
-                        let left = deadline.saturating_duration_since(std::time::Instant::now());
-                        match rx.recv_timeout(left) {
-                            Ok(j) => {
-                                count += j.texts.len();
-                                jobs.push(j);
-                            }
-                            Err(_) => break,
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for i in 0..threads {
+            let model = model.clone();
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("batch-{name}-{i}"))
+                .spawn(move || {
+                    while let Some(jobs) = gather(&rx, max_batch, window) {
+                        let all: Vec<&str> = jobs
+                            .iter()
+                            .flat_map(|j| j.texts.iter().map(String::as_str))
+                            .collect();
+                        let mut preds = model.predict_batch(&all).into_iter();
+                        for j in &jobs {
+                            let mine: Vec<Prediction> =
+                                preds.by_ref().take(j.texts.len()).collect();
+                            let _ = j.reply.send(mine);
                         }
                     }
-                    let all: Vec<&str> = jobs
-                        .iter()
-                        .flat_map(|j| j.texts.iter().map(String::as_str))
-                        .collect();
-                    let mut preds = model.predict_batch(&all).into_iter();
-                    for j in &jobs {
-                        let mine: Vec<Prediction> = preds.by_ref().take(j.texts.len()).collect();
-                        let _ = j.reply.send(mine);
-                    }
-                }
-            })
-            .expect("spawning the batching thread");
+                })
+                .expect("spawning a batching thread");
+        }
         MicroBatched { name, kind, tx }
     }
+}
+
+/// Waits for a job, then for others until the window closes or the batch is full. `None` once every
+/// sender is gone.
+fn gather(
+    rx: &std::sync::Mutex<mpsc::Receiver<Job>>,
+    max_batch: usize,
+    window: Duration,
+) -> Option<Vec<Job>> {
+    let rx = rx.lock().ok()?;
+    let first = rx.recv().ok()?;
+    let mut count = first.texts.len();
+    let mut jobs = vec![first];
+    let deadline = std::time::Instant::now() + window;
+    while count < max_batch {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(j) => {
+                count += j.texts.len();
+                jobs.push(j);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
 }
 
 impl Model for MicroBatched {
@@ -521,6 +577,25 @@ mod tests {
                 .map(|_| Prediction::from_positive_probability(texts.len() as f32 / 100.0))
                 .collect()
         }
+    }
+
+    #[test]
+    fn buckets_bound_padding_and_size_and_keep_every_item_once() {
+        let lens = [3usize, 3, 4, 4, 4, 10, 11, 30, 31, 31, 31];
+        let order: Vec<usize> = (0..lens.len()).collect();
+        let b = buckets(&order, |i| lens[i]);
+        assert_eq!(b.iter().map(|x| x.len()).sum::<usize>(), lens.len());
+        for run in &b {
+            let max = run.iter().map(|&i| lens[i]).max().unwrap();
+            let real: usize = run.iter().map(|&i| lens[i]).sum();
+            let padded = max * run.len();
+            assert!(
+                (padded - real) as f64 <= MAX_PADDING * padded as f64,
+                "{run:?}"
+            );
+        }
+        let many: Vec<usize> = (0..100).collect();
+        assert!(buckets(&many, |_| 5).iter().all(|r| r.len() <= CHUNK));
     }
 
     #[test]
