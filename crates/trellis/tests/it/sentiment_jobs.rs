@@ -19,6 +19,7 @@ db_tests! {
     a_job_whose_worker_died_resumes_after_its_last_checkpoint ["job_workers" = "0"];
     a_job_out_of_attempts_is_failed_not_lost ["job_workers" = "0"];
     the_pages_upload_analyze_and_train_without_javascript;
+    the_openapi_document_lists_every_sentiment_operation;
 }
 
 const POSITIVE: [&str; 6] = [
@@ -723,39 +724,14 @@ async fn the_pages_upload_analyze_and_train_without_javascript(app: TestApp) {
         "preview shown"
     );
 
-    let resp = carol
-        .post_form_from(&page, &format!("{page}analyze/"), &[("model", "lexicon")])
-        .await;
-    assert_eq!(resp.status(), 303);
-    let job_page = crate::helpers::location(&resp);
-    let id: i64 = job_page
-        .trim_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let job = carol.wait_job(None, id).await;
-    assert_eq!(job["status"], "succeeded");
+    let job_page = start_from_page(&carol, &page, "analyze/", ("model", "lexicon")).await;
     let html = carol.get_text(&job_page).await;
     assert!(html.contains("Download CSV"), "{html}");
     let resp = carol.get(&format!("{job_page}results.csv")).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().starts_with("line,text,label"));
 
-    let resp = carol
-        .post_form_from(&page, &format!("{page}train/"), &[("name", "carols")])
-        .await;
-    assert_eq!(resp.status(), 303);
-    let job_page = crate::helpers::location(&resp);
-    let id: i64 = job_page
-        .trim_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(carol.wait_job(None, id).await["status"], "succeeded");
+    let job_page = start_from_page(&carol, &page, "train/", ("name", "carols")).await;
     let html = carol.get_text(&job_page).await;
     assert!(html.contains("/sentiment/models/carols/"), "{html}");
     let html = carol.get_text("/sentiment/models/carols/").await;
@@ -794,4 +770,44 @@ async fn the_pages_upload_analyze_and_train_without_javascript(app: TestApp) {
             .unwrap()
             .contains("Name is already taken.")
     );
+}
+
+/// Submits a dataset page's form, follows the redirect to the job's page, waits for the job to succeed
+/// and returns the job page's path.
+async fn start_from_page(who: &TestApp, page: &str, action: &str, field: (&str, &str)) -> String {
+    let resp = who
+        .post_form_from(page, &format!("{page}{action}"), &[field])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let job_page = crate::helpers::location(&resp);
+    let id: i64 = job_page
+        .trim_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(who.wait_job(None, id).await["status"], "succeeded");
+    job_page
+}
+
+async fn the_openapi_document_lists_every_sentiment_operation(app: TestApp) {
+    let (s, doc) = app.api(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(s, 200);
+    for (path, methods) in [
+        ("/api/sentiment/datasets", &["get", "post"][..]),
+        ("/api/sentiment/datasets/{id}", &["get", "delete"]),
+        ("/api/sentiment/jobs", &["get", "post"]),
+        ("/api/sentiment/jobs/{id}", &["get"]),
+        ("/api/sentiment/jobs/{id}/cancel", &["post"]),
+        ("/api/sentiment/jobs/{id}/results", &["get"]),
+        ("/api/sentiment/models/{name}", &["get", "delete"]),
+    ] {
+        for m in methods {
+            assert!(
+                doc["paths"][path][m].is_object(),
+                "{m} {path} is documented"
+            );
+        }
+    }
 }
