@@ -586,7 +586,7 @@ pub async fn results_response(state: &AppState, job: &Job, format: &str) -> Resu
             let score = if r.label == 1 { p } else { 1.0 - p };
             w.write_record([
                 r.line.to_string(),
-                r.text.clone(),
+                spreadsheet_safe(&r.text),
                 label(r.label).to_string(),
                 format!("{score:.4}"),
                 format!("{p:.4}"),
@@ -625,6 +625,16 @@ pub async fn results_response(state: &AppState, job: &Job, format: &str) -> Resu
         })
         .collect();
     Ok(Json(json!({"job": job.id, "count": results.len(), "results": results})).into_response())
+}
+
+/// A text as a CSV cell that spreadsheets show rather than evaluate: one starting like a formula gets a
+/// leading apostrophe (OWASP's advice against CSV injection). The JSON results keep texts as uploaded.
+fn spreadsheet_safe(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
 }
 
 // ---------------------------------------------------------------- models

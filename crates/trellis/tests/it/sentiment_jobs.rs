@@ -338,6 +338,33 @@ async fn an_analysis_runs_in_the_background_and_its_results_download(app: TestAp
             .starts_with("2,\"A wonderful film, truly brilliant.\",")
     );
     assert_eq!(csv.lines().count() as i64, rows + 1);
+
+    // A text that looks like a spreadsheet formula is exported so that it stays text.
+    let (_, ds) = app
+        .upload(
+            &alice,
+            "formula",
+            b"text\n\"=HYPERLINK(\"\"http://x\"\")\"\n".to_vec(),
+        )
+        .await;
+    let id = app
+        .start_job(&alice, json!({"kind": "analyze", "dataset": ds["id"]}))
+        .await;
+    app.wait_job(Some(&alice), id).await;
+    let csv = app
+        .client
+        .get(app.url(&format!("/api/sentiment/jobs/{id}/results?format=csv")))
+        .header("Authorization", format!("Token {alice}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with("2,\"'=HYPERLINK("),
+        "{csv}"
+    );
     assert_eq!(
         app.api(
             Method::GET,
