@@ -191,20 +191,18 @@ pub async fn train(ctx: JobCtx) -> Result<Value, JobError> {
     };
     let sizes =
         json!({"train": train_set.len(), "validation": valid_set.len(), "test": test_set.len()});
-    let (model, training, evaluation) = tokio::task::spawn_blocking(move || {
+    // The VADER baseline runs on the same held-out rows, off the async runtime like the training.
+    let (model, training, evaluation, baseline) = tokio::task::spawn_blocking(move || {
         let (model, training) =
             trellis_sentiment::train::train_linear(&train_set, &valid_set, &opts)?;
         let evaluation = trellis_sentiment::eval::evaluate(&model, &test_set);
-        Ok::<_, trellis_sentiment::Error>((model, training, evaluation))
+        let lexicon = trellis_sentiment::LexiconModel::new();
+        let baseline = trellis_sentiment::eval::evaluate(&lexicon, &test_set).accuracy;
+        Ok::<_, trellis_sentiment::Error>((model, training, evaluation, baseline))
     })
     .await
     .map_err(|e| JobError::Internal(e.into()))?
     .map_err(|e| JobError::Failed(format!("training failed: {e}")))?;
-    let baseline = {
-        let lexicon = trellis_sentiment::LexiconModel::new();
-        let (_, _, test) = split(&examples);
-        trellis_sentiment::eval::evaluate(&lexicon, &test).accuracy
-    };
     let report = json!({
         "dataset": {"id": ds.id, "name": ds.name, "rows": ds.row_count, "labeled": examples.len()},
         "split": sizes,
