@@ -43,6 +43,48 @@ pub const MAX_MODEL_NAME: usize = 64;
 
 // ---------------------------------------------------------------- shared with the pages
 
+/// The fields of a dataset upload form (API and page alike).
+pub struct Upload {
+    pub name: String,
+    /// As the client named it; shown, never used as a path.
+    pub filename: String,
+    /// `None` when no `file` field was sent.
+    pub bytes: Option<axum::body::Bytes>,
+}
+
+pub async fn read_upload(mut multipart: Multipart) -> Result<Upload> {
+    let mut upload = Upload {
+        name: String::new(),
+        filename: String::new(),
+        bytes: None,
+    };
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::bad_request("body", e.body_text()))?
+    {
+        match field.name().unwrap_or("") {
+            "name" => {
+                upload.name = field
+                    .text()
+                    .await
+                    .map_err(|e| AppError::bad_request("name", e.body_text()))?
+            }
+            "file" => {
+                upload.filename = field.file_name().unwrap_or("").to_string();
+                upload.bytes = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|e| AppError::bad_request("file", e.body_text()))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(upload)
+}
+
 /// Checks and stores an upload; problems are reported on the `file` field, each with its line.
 pub async fn store_upload(
     state: &AppState,
@@ -147,21 +189,8 @@ pub async fn start_job(state: &AppState, owner_id: i64, start: Start) -> Result<
             match models::find_dataset(&state.db, owner_id, dataset).await? {
                 None => errors.add("dataset", "does not exist"),
                 Some(ds) => {
-                    let neg = ds.labeled_count - ds.positive_count;
-                    if (ds.labeled_count as usize) < work::MIN_LABELED
-                        || (ds.positive_count as usize) < work::MIN_PER_CLASS
-                        || (neg as usize) < work::MIN_PER_CLASS
-                    {
-                        errors.add(
-                            "dataset",
-                            format!(
-                                "needs at least {} labelled rows with {} of each class (has {} positive, {} negative)",
-                                work::MIN_LABELED,
-                                work::MIN_PER_CLASS,
-                                ds.positive_count,
-                                neg
-                            ),
-                        );
+                    if let Some(why) = ds.untrainable_reason() {
+                        errors.add("dataset", why);
                     }
                 }
             }
@@ -336,36 +365,13 @@ async fn list_datasets(
 async fn create_dataset(
     State(state): State<AppState>,
     RequireUser(me): RequireUser,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<Response> {
-    let (mut name, mut filename, mut bytes) = (String::new(), String::new(), None);
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::bad_request("body", e.body_text()))?
-    {
-        match field.name().unwrap_or("") {
-            "name" => {
-                name = field
-                    .text()
-                    .await
-                    .map_err(|e| AppError::bad_request("name", e.body_text()))?
-            }
-            "file" => {
-                filename = field.file_name().unwrap_or("").to_string();
-                bytes = Some(
-                    field
-                        .bytes()
-                        .await
-                        .map_err(|e| AppError::bad_request("file", e.body_text()))?,
-                );
-            }
-            _ => {}
-        }
-    }
-    let Some(bytes) = bytes else {
+    let upload = read_upload(multipart).await?;
+    let Some(bytes) = upload.bytes else {
         return Err(AppError::invalid("file", "is required"));
     };
+    let (name, filename) = (upload.name, upload.filename);
     let ds = store_upload(&state, me.id, &name, &filename, &bytes).await?;
     let body = dataset_body(&state, &ds);
     Ok((
@@ -506,7 +512,7 @@ async fn create_job(
         .into_response())
 }
 
-async fn owned_job(state: &AppState, me: i64, id: i64) -> Result<Job> {
+pub async fn owned_job(state: &AppState, me: i64, id: i64) -> Result<Job> {
     jobs::find_owned(&state.db, id, me)
         .await?
         .filter(|j| j.kind == work::ANALYZE || j.kind == work::TRAIN)

@@ -38,6 +38,13 @@ pub mod dataset {
 
 pub use dataset::Model as Dataset;
 
+impl Dataset {
+    /// Why a model cannot be trained on this dataset, if it cannot (the rule the training job applies).
+    pub fn untrainable_reason(&self) -> Option<String> {
+        super::work::untrainable(self.labeled_count as usize, self.positive_count as usize)
+    }
+}
+
 fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }

@@ -66,30 +66,10 @@ async fn render_datasets(
     .await
 }
 
-async fn upload(
-    ctx: Ctx,
-    RequireUser(me): RequireUser,
-    mut multipart: Multipart,
-) -> Result<Response> {
-    let (mut name, mut filename, mut bytes) = (String::new(), String::new(), Vec::new());
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::bad_request("body", e.body_text()))?
-    {
-        match field.name().unwrap_or("") {
-            "name" => name = field.text().await.unwrap_or_default(),
-            "file" => {
-                filename = field.file_name().unwrap_or("").to_string();
-                bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| AppError::bad_request("file", e.body_text()))?
-                    .to_vec();
-            }
-            _ => {}
-        }
-    }
+async fn upload(ctx: Ctx, RequireUser(me): RequireUser, multipart: Multipart) -> Result<Response> {
+    let upload = sapi::read_upload(multipart).await?;
+    let (name, filename) = (upload.name, upload.filename);
+    let bytes = upload.bytes.unwrap_or_default();
     match sapi::store_upload(&ctx.state, me.id, &name, &filename, &bytes).await {
         Ok(ds) => {
             ctx.flash(
@@ -149,9 +129,7 @@ async fn render_dataset(
         .map(|r| context! { line => r.line, text => r.text, label => sapi::label_name(r.label) })
         .collect();
     let models = super::model_list(ctx).await?;
-    let trainable = ds.labeled_count as usize >= super::work::MIN_LABELED
-        && ds.positive_count as usize >= super::work::MIN_PER_CLASS
-        && (ds.labeled_count - ds.positive_count) as usize >= super::work::MIN_PER_CLASS;
+    let trainable = ds.untrainable_reason().is_none();
     ctx.render_status(
         status,
         "sentiment/dataset.html",
@@ -252,15 +230,8 @@ async fn job_list(ctx: Ctx, RequireUser(me): RequireUser) -> Result<Response> {
     .await
 }
 
-async fn owned_job(ctx: &Ctx, owner: i64, id: i64) -> Result<jobs::Job> {
-    jobs::find_owned(&ctx.state.db, id, owner)
-        .await?
-        .filter(|j| j.kind.starts_with("sentiment."))
-        .ok_or_else(|| AppError::not_found("job"))
-}
-
 async fn job(ctx: Ctx, RequireUser(me): RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    let job = owned_job(&ctx, me.id, id).await?;
+    let job = sapi::owned_job(&ctx.state, me.id, id).await?;
     let body = sapi::job_body(&ctx.state, &job);
     let model = if job.kind == super::work::TRAIN && job.status == "succeeded" {
         models::model_for_job(&ctx.state.db, job.id)
@@ -277,7 +248,7 @@ async fn job(ctx: Ctx, RequireUser(me): RequireUser, Path(id): Path<i64>) -> Res
 }
 
 async fn cancel(ctx: Ctx, RequireUser(me): RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    let job = owned_job(&ctx, me.id, id).await?;
+    let job = sapi::owned_job(&ctx.state, me.id, id).await?;
     if jobs::request_cancel(&ctx.state.db, job.id).await? {
         ctx.flash("success", "Cancelling the job.").await;
     } else {
@@ -301,7 +272,7 @@ async fn results(
     id: i64,
     format: &str,
 ) -> Result<Response> {
-    let job = owned_job(&ctx, me.id, id).await?;
+    let job = sapi::owned_job(&ctx.state, me.id, id).await?;
     sapi::results_response(&ctx.state, &job, format).await
 }
 

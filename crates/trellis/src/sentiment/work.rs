@@ -244,20 +244,27 @@ fn train_result(name: &str, report: &Value) -> Value {
     })
 }
 
+/// Why `labeled` rows of which `positive` are positive cannot train a model, if they cannot.
+pub fn untrainable(labeled: usize, positive: usize) -> Option<String> {
+    let negative = labeled - positive;
+    (labeled < MIN_LABELED || positive < MIN_PER_CLASS || negative < MIN_PER_CLASS).then(|| {
+        format!(
+            "needs at least {MIN_LABELED} labelled rows with {MIN_PER_CLASS} of each class \
+             (has {positive} positive, {negative} negative)"
+        )
+    })
+}
+
 /// Why a set of labelled examples cannot train a model, if it cannot.
 pub fn check_trainable(examples: &[Example]) -> Result<(), String> {
     let pos = examples
         .iter()
         .filter(|e| e.label == Label::Positive)
         .count();
-    let neg = examples.len() - pos;
-    if examples.len() < MIN_LABELED || pos < MIN_PER_CLASS || neg < MIN_PER_CLASS {
-        return Err(format!(
-            "needs at least {MIN_LABELED} labelled rows with {MIN_PER_CLASS} of each class \
-             (has {pos} positive, {neg} negative)"
-        ));
+    match untrainable(examples.len(), pos) {
+        Some(why) => Err(why),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
