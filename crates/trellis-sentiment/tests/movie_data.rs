@@ -4,11 +4,10 @@
 use trellis_sentiment::train::{self, Provenance, TrainOptions};
 use trellis_sentiment::{DEFAULT_MODEL_BYTES, DataPaths, LexiconModel, Split, default_model, eval};
 
+mod common;
+
 fn movie_split() -> Option<Split> {
-    let Ok(dir) = std::env::var("TEST_SENTIMENT_DATA") else {
-        println!("skipped: TEST_SENTIMENT_DATA not set");
-        return None;
-    };
+    let dir = common::service("TEST_SENTIMENT_DATA")?;
     let paths =
         DataPaths::open(&dir).expect("TEST_SENTIMENT_DATA must point at a fetched data directory");
     Some(paths.movie_split().expect("movie split loads"))

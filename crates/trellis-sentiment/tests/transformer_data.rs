@@ -10,14 +10,10 @@ use trellis_sentiment::ensemble::{self, Stacked};
 use trellis_sentiment::transformer::{self, Encoder, TransformerModel};
 use trellis_sentiment::{DataPaths, LexiconModel, Model, default_model, eval};
 
+mod common;
+
 fn encoder_dir() -> Option<PathBuf> {
-    match std::env::var("TEST_SENTIMENT_MODEL") {
-        Ok(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
-        _ => {
-            println!("skipped: TEST_SENTIMENT_MODEL not set");
-            None
-        }
-    }
+    common::service("TEST_SENTIMENT_MODEL").map(PathBuf::from)
 }
 
 #[test]
@@ -78,8 +74,7 @@ fn tempfile_dir() -> PathBuf {
 #[test]
 fn the_shipped_head_matches_its_recorded_validation_accuracy_and_beats_vader() {
     let Some(dir) = encoder_dir() else { return };
-    let Ok(data) = std::env::var("TEST_SENTIMENT_DATA") else {
-        println!("skipped: TEST_SENTIMENT_DATA not set");
+    let Some(data) = common::service("TEST_SENTIMENT_DATA") else {
         return;
     };
     let split = DataPaths::open(&data).unwrap().movie_split().unwrap();

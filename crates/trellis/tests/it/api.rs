@@ -1095,11 +1095,8 @@ async fn cors_allows_configured_origins(app: TestApp) {
 
 #[tokio::test]
 async fn throttles_hold_across_instances_with_redis() {
-    let Some(redis_url) = std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
+    let Some(redis_url) = crate::helpers::service("TEST_REDIS_URL", "the shared-throttle test")
     else {
-        eprintln!("skipped: TEST_REDIS_URL is not set, so the shared-throttle test did not run");
         return;
     };
     let settings = [

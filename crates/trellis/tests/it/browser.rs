@@ -22,9 +22,7 @@ impl Drop for Driver {
 
 /// Starts chromedriver on a free port and opens a headless session, or `None` when not configured.
 pub async fn driver() -> Option<Driver> {
-    let path = std::env::var("TEST_CHROMEDRIVER")
-        .ok()
-        .filter(|s| !s.is_empty())?;
+    let path = crate::helpers::service("TEST_CHROMEDRIVER", "this browser test")?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -90,7 +88,6 @@ pub async fn screenshot(c: &Client, name: &str) {
 #[tokio::test]
 async fn a_visitor_registers_logs_out_logs_in_and_sets_an_avatar() {
     let Some(driver) = driver().await else {
-        eprintln!("skipped: TEST_CHROMEDRIVER is not set, so the browser test did not run");
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite, None, &[]).await;
@@ -252,7 +249,6 @@ pub async fn browser_login(c: &Client, app: &TestApp, name: &str) {
 #[tokio::test]
 async fn an_author_publishes_an_illustrated_post_that_a_reader_cannot_edit() {
     let Some(driver) = driver().await else {
-        eprintln!("skipped: TEST_CHROMEDRIVER is not set, so the browser test did not run");
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite, None, &[]).await;
@@ -383,7 +379,6 @@ async fn an_author_publishes_an_illustrated_post_that_a_reader_cannot_edit() {
 #[tokio::test]
 async fn marking_items_done_moves_the_progress_bar() {
     let Some(driver) = driver().await else {
-        eprintln!("skipped: TEST_CHROMEDRIVER is not set, so the browser test did not run");
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite, None, &[]).await;

@@ -43,6 +43,21 @@ pub struct TestApp {
     overrides: Vec<(String, String)>,
 }
 
+/// The value of a variable naming an outside service a test needs. Unset: on a developer's machine the
+/// test says it was skipped and passes; under CI (`CI=true`) a missing service fails the run instead.
+pub fn service(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("{var} is not set but CI=true: {what} must run in CI")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set, so {what} did not run");
+            None
+        }
+    }
+}
+
 /// Admin connections log no statements (dropping a database is routinely "slow").
 fn quiet(url: &str) -> sea_orm::ConnectOptions {
     let mut o = sea_orm::ConnectOptions::new(url.to_string());
@@ -58,9 +73,7 @@ struct PgDatabase {
 
 impl PgDatabase {
     async fn create() -> Option<(PgDatabase, String)> {
-        let admin_url = std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|s| !s.is_empty())?;
+        let admin_url = service("TEST_DATABASE_URL", "this PostgreSQL test")?;
         let name = format!("trellis_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(&admin_url)
             .await
@@ -98,12 +111,7 @@ where
         Backend::Sqlite => (None, None),
         Backend::Postgres => match PgDatabase::create().await {
             Some((pg, url)) => (Some(pg), Some(url)),
-            None => {
-                eprintln!(
-                    "skipped: TEST_DATABASE_URL is not set, so this PostgreSQL test did not run"
-                );
-                return;
-            }
+            None => return,
         },
     };
     let app = TestApp::spawn(backend, url, overrides).await;

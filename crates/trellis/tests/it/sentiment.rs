@@ -201,11 +201,7 @@ fn the_cli_analyzes_lines_from_stdin() {
 /// Runs only where the corpora were fetched (CI does: `trellis sentiment fetch-data`).
 #[test]
 fn the_shipped_model_beats_vader_by_ten_points_on_the_movie_test_split() {
-    let Some(dir) = std::env::var("TEST_SENTIMENT_DATA")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
-        eprintln!("skipped: TEST_SENTIMENT_DATA is not set, so the evaluation did not run");
+    let Some(dir) = crate::helpers::service("TEST_SENTIMENT_DATA", "the evaluation") else {
         return;
     };
     use trellis_sentiment::{DataPaths, LexiconModel, eval};
@@ -227,8 +223,7 @@ fn the_shipped_model_beats_vader_by_ten_points_on_the_movie_test_split() {
 /// The transformer needs its encoder installed (`TEST_SENTIMENT_MODEL`, which CI sets).
 #[tokio::test]
 async fn the_transformer_answers_concurrent_requests_when_installed() {
-    let Ok(dir) = std::env::var("TEST_SENTIMENT_MODEL") else {
-        eprintln!("skipped: TEST_SENTIMENT_MODEL is not set, so the transformer test did not run");
+    let Some(dir) = crate::helpers::service("TEST_SENTIMENT_MODEL", "the transformer test") else {
         return;
     };
     let app = TestApp::spawn(
