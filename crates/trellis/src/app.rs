@@ -247,7 +247,7 @@ pub fn router(state: AppState, session_store: Store) -> Router {
 pub async fn prepare_database(
     settings: &Settings,
     opts: StartOptions,
-) -> anyhow::Result<(sea_orm::DatabaseConnection, db::QueryCounter)> {
+) -> anyhow::Result<(db::Db, db::QueryCounter)> {
     let url = settings.database_url();
     let (conn, counter) = db::connect(&url, settings.database_max_connections).await?;
     db::ping(&conn)

@@ -19,10 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseTransaction, FromQueryResult, Statement,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, FromQueryResult, Statement};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
@@ -188,7 +185,7 @@ pub struct Claimed {
 
 /// Takes the oldest queued job, or none. PostgreSQL skips rows other workers are claiming; SQLite
 /// serializes writers, so the conditional UPDATE alone decides.
-async fn claim(db: &DatabaseConnection, worker: &str) -> Result<Option<Claimed>, DbErr> {
+async fn claim(db: &crate::db::Db, worker: &str) -> Result<Option<Claimed>, DbErr> {
     let pick = match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             "SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"

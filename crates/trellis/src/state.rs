@@ -3,10 +3,8 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
-
 use crate::config::{Secret, Settings};
-use crate::db::QueryCounter;
+use crate::db::{Db, QueryCounter};
 use crate::http::assets::Assets;
 use crate::http::templates::Templates;
 use crate::http::throttle::Throttles;
@@ -17,7 +15,7 @@ use crate::storage::Storage;
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub settings: Settings,
     pub secret_key: Secret,
     pub templates: Templates,

@@ -122,7 +122,7 @@ pub fn validate_new_user(
 
 /// Validates and creates a user (a superuser when asked): the CLI calls this without a running server.
 pub async fn create_user(
-    db: &sea_orm::DatabaseConnection,
+    db: &crate::db::Db,
     settings: &crate::config::Settings,
     username: &str,
     email: &str,

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, EntityTrait,
-    FromQueryResult, IntoActiveModel, Statement, TransactionTrait, Value,
+    FromQueryResult, IntoActiveModel, Statement, Value,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

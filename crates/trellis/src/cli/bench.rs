@@ -14,7 +14,7 @@ use chrono::Utc;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, Statement, Value};
 
 use crate::app::{Application, StartOptions};
 use crate::config::Settings;
@@ -204,7 +204,7 @@ async fn api(base: Settings, args: ApiArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One author and `n` published posts with tags, inserted in batches in one transaction.
-async fn seed(db: &sea_orm::DatabaseConnection, n: usize) -> anyhow::Result<()> {
+async fn seed(db: &crate::db::Db, n: usize) -> anyhow::Result<()> {
     let txn = db.begin().await?;
     let backend = txn.get_database_backend();
     let now = Utc::now();

@@ -57,7 +57,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn lookup(
-    db: &sea_orm::DatabaseConnection,
+    db: &crate::db::Db,
     group: &str,
     username: &str,
 ) -> anyhow::Result<(models::group::Model, models::User)> {

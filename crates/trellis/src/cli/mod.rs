@@ -76,7 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// A connection for management commands: never migrates by itself.
-async fn connect(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+async fn connect(settings: &Settings) -> anyhow::Result<crate::db::Db> {
     let (db, _) = crate::db::connect(&settings.database_url(), 2).await?;
     crate::db::ping(&db).await.map_err(|e| {
         anyhow::anyhow!(
@@ -88,7 +88,7 @@ async fn connect(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnect
 }
 
 /// Connection for commands that need the schema: refuses to run against an unmigrated database.
-async fn connect_migrated(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+async fn connect_migrated(settings: &Settings) -> anyhow::Result<crate::db::Db> {
     let db = connect(settings).await?;
     let pending = crate::db::pending_migrations(&db).await?;
     if !pending.is_empty() {

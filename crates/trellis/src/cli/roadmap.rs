@@ -139,7 +139,7 @@ async fn state_for(settings: Settings) -> anyhow::Result<crate::state::AppState>
     Ok(app.state().clone())
 }
 
-async fn user_named(db: &sea_orm::DatabaseConnection, name: &str) -> anyhow::Result<models::User> {
+async fn user_named(db: &crate::db::Db, name: &str) -> anyhow::Result<models::User> {
     match models::find_by_username(db, name).await? {
         Some(u) => Ok(u),
         None => bail!("no user named `{name}`"),

@@ -10,7 +10,8 @@ use anyhow::Context;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    FromQueryResult, Statement,
+    DatabaseTransaction, DbErr, ExecResult, FromQueryResult, QueryResult, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -37,45 +38,182 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Opens a pool. SQLite gets WAL, foreign keys and a busy timeout; its file and directory are created.
-pub async fn connect(
+/// The application's database: a pool of readers and one write path.
+///
+/// SQLite admits one writer at a time, and a deferred transaction that reads before it writes cannot
+/// wait for the write lock: it fails at once with `SQLITE_BUSY` (or `SQLITE_BUSY_SNAPSHOT` when another
+/// writer committed since its read), whatever the busy timeout. So on SQLite every write goes through a
+/// single connection, in arrival order, and transactions on it begin `IMMEDIATE` (taking the write lock
+/// up front, where the busy timeout does apply — that covers other processes such as `trellis worker`).
+/// Readers are separate connections marked `query_only`, so a write sent to them by mistake fails
+/// loudly in tests instead of racing. On PostgreSQL both sides are the same pool.
+///
+/// `Db` is a [`ConnectionTrait`] that sends `SELECT`s to the readers and every other statement to the
+/// write path; [`Db::begin`] opens a write transaction.
+#[derive(Clone, Debug)]
+pub struct Db {
+    read: DatabaseConnection,
+    write: DatabaseConnection,
+    sqlite: bool,
+}
+
+impl Db {
+    /// The connection every write outside a transaction goes through.
+    pub fn writer(&self) -> &DatabaseConnection {
+        &self.write
+    }
+
+    /// The readers.
+    pub fn reader(&self) -> &DatabaseConnection {
+        &self.read
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.sqlite
+    }
+
+    /// A write transaction: `BEGIN IMMEDIATE` on SQLite, a plain `BEGIN` on PostgreSQL.
+    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        if self.sqlite {
+            self.write
+                .begin_with_options(TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                })
+                .await
+        } else {
+            self.write.begin().await
+        }
+    }
+
+    /// Closes both sides (closing a shared pool twice is harmless).
+    pub async fn close(self) {
+        self.read.close().await.ok();
+        self.write.close().await.ok();
+    }
+}
+
+/// Reads go to the readers, everything else to the write path: sea-orm's inserts and updates arrive
+/// here as `INSERT … RETURNING` queries, so the split is by statement, not by method.
+fn is_read(sql: &str) -> bool {
+    let head = sql.trim_start();
+    head.len() >= 6 && head[..6].eq_ignore_ascii_case("select")
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Db {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.write.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.write.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.write.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        if is_read(&stmt.sql) {
+            self.read.query_one_raw(stmt).await
+        } else {
+            self.write.query_one_raw(stmt).await
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if is_read(&stmt.sql) {
+            self.read.query_all_raw(stmt).await
+        } else {
+            self.write.query_all_raw(stmt).await
+        }
+    }
+}
+
+/// Opens the database: on SQLite one writer connection plus up to `max_connections` readers (WAL,
+/// foreign keys, a busy timeout; the file and its directory are created); on PostgreSQL one pool.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<(Db, QueryCounter)> {
+    let counter = QueryCounter::default();
+    if !url.starts_with("sqlite:") {
+        let pool = open(url, max_connections, &counter, |o| o).await?;
+        return Ok((
+            Db {
+                read: pool.clone(),
+                write: pool,
+                sqlite: false,
+            },
+            counter,
+        ));
+    }
+    let path = sqlite_path(url);
+    if let Some(parent) = path.as_ref().and_then(|p| p.parent())
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    fn common(o: SqliteConnectOptions) -> SqliteConnectOptions {
+        o.synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+    }
+    // The writer opens first: it creates the file and switches it to WAL (a lasting property of the file).
+    let write = open(url, 1, &counter, |o| {
+        common(
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal),
+        )
+    })
+    .await?;
+    // An in-memory database exists once per connection: there the writer also reads.
+    let read = if path.is_some() {
+        open(url, max_connections.max(1), &counter, |o| {
+            common(o).pragma("query_only", "ON")
+        })
+        .await?
+    } else {
+        write.clone()
+    };
+    Ok((
+        Db {
+            read,
+            write,
+            sqlite: true,
+        },
+        counter,
+    ))
+}
+
+async fn open(
     url: &str,
     max_connections: u32,
-) -> anyhow::Result<(DatabaseConnection, QueryCounter)> {
+    counter: &QueryCounter,
+    sqlite: impl Fn(SqliteConnectOptions) -> SqliteConnectOptions + Send + Sync + 'static,
+) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(url.to_string());
     opts.max_connections(max_connections)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
+        // Writers queue for SQLite's one write connection; waiting is normal under load, so the wait
+        // is bounded by the request timeout rather than a short pool timeout.
+        .acquire_timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         // A local file cannot drop a connection the way a network server can: skip the ping that would
         // otherwise precede every statement.
         opts.test_before_acquire(false);
-        if let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(|p| p.to_path_buf()))
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(&parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        opts.map_sqlx_sqlite_opts(|o: SqliteConnectOptions| {
-            o.create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
-        });
+        opts.map_sqlx_sqlite_opts(sqlite);
     }
     let mut db = Database::connect(opts)
         .await
         .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))?;
-    let counter = QueryCounter::default();
     let c = counter.clone();
     db.set_metric_callback(move |info| {
         c.0.fetch_add(1, Ordering::Relaxed);
         tracing::trace!(target: "trellis::sql", elapsed_us = info.elapsed.as_micros() as u64, failed = info.failed, sql = %info.statement.sql);
     });
-    Ok((db, counter))
+    Ok(db)
 }
 
 /// The file behind a `sqlite://path?…` URL.
@@ -92,8 +230,8 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Names of migrations not yet applied.
-pub async fn pending_migrations(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
-    Ok(Migrator::get_migration_with_status_read_only(db)
+pub async fn pending_migrations(db: &Db) -> anyhow::Result<Vec<String>> {
+    Ok(Migrator::get_migration_with_status_read_only(db.writer())
         .await?
         .into_iter()
         .filter(|m| m.status() == sea_orm_migration::MigrationStatus::Pending)
@@ -102,8 +240,8 @@ pub async fn pending_migrations(db: &DatabaseConnection) -> anyhow::Result<Vec<S
 }
 
 /// Every migration with whether it is applied, in order.
-pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, bool)>> {
-    Ok(Migrator::get_migration_with_status_read_only(db)
+pub async fn migration_status(db: &Db) -> anyhow::Result<Vec<(String, bool)>> {
+    Ok(Migrator::get_migration_with_status_read_only(db.writer())
         .await?
         .into_iter()
         .map(|m| {
@@ -115,18 +253,21 @@ pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(St
         .collect())
 }
 
-pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("running migrations")
+pub async fn migrate(db: &Db) -> anyhow::Result<()> {
+    Migrator::up(db.writer(), None)
+        .await
+        .context("running migrations")
 }
 
 /// `SELECT 1`, for readiness probes and `trellis check`.
-pub async fn ping(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    db.execute_raw(Statement::from_string(
-        db.get_database_backend(),
-        "SELECT 1",
-    ))
-    .await
-    .map(|_| ())
+pub async fn ping(db: &Db) -> Result<(), sea_orm::DbErr> {
+    db.reader()
+        .execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT 1",
+        ))
+        .await
+        .map(|_| ())
 }
 
 /// Runs a `SELECT COUNT(*) AS n …` statement and returns the number.
@@ -159,4 +300,24 @@ pub fn ddl(backend: DatabaseBackend, sql: &str) -> String {
     sql.replace("{PK}", pk)
         .replace("{TS}", ts)
         .replace("{BLOB}", blob)
+}
+
+/// Serializes, until `txn` ends, the transactions that take the same `scope` and `key`: a check and the
+/// write it guards (a per-user cap, the next free slug or position) then see each other's results.
+/// PostgreSQL takes a transaction-scoped advisory lock (a hash collision only serializes a little
+/// more); SQLite write transactions are already serialized by [`Db::begin`].
+pub async fn lock(
+    txn: &DatabaseTransaction,
+    scope: &str,
+    key: impl std::fmt::Display,
+) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [format!("{scope}:{key}").into()],
+        ))
+        .await?;
+    }
+    Ok(())
 }

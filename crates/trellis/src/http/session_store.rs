@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+
+use crate::db::Db;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
@@ -54,11 +56,11 @@ impl SessionStore for Store {
 /// Sessions in the `sessions` table, as Django's database backend.
 #[derive(Clone, Debug)]
 pub struct DbStore {
-    db: DatabaseConnection,
+    db: Db,
 }
 
 impl DbStore {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         DbStore { db }
     }
 
@@ -74,6 +76,7 @@ impl DbStore {
             format!("INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) {conflict}");
         let res = self
             .db
+            .writer()
             .execute_raw(Statement::from_sql_and_values(
                 self.db.get_database_backend(),
                 sql,
@@ -116,7 +119,7 @@ impl SessionStore for DbStore {
             "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
             [id.to_string().into(), Utc::now().into()],
         ))
-        .one(&self.db)
+        .one(self.db.reader())
         .await
         .map_err(backend_err)?;
         let Some(row) = row else { return Ok(None) };
@@ -133,6 +136,7 @@ impl SessionStore for DbStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.db
+            .writer()
             .execute_raw(Statement::from_sql_and_values(
                 self.db.get_database_backend(),
                 "DELETE FROM sessions WHERE id = $1",
@@ -148,6 +152,7 @@ impl SessionStore for DbStore {
 impl ExpiredDeletion for DbStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         self.db
+            .writer()
             .execute_raw(Statement::from_sql_and_values(
                 self.db.get_database_backend(),
                 "DELETE FROM sessions WHERE expires_at <= $1",

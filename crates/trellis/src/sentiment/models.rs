@@ -3,9 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::{
-    ConnectionTrait, FromQueryResult, QueryOrder, QuerySelect, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, FromQueryResult, QueryOrder, QuerySelect, Statement};
 
 use super::upload::Parsed;
 
@@ -51,7 +49,7 @@ fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> St
 
 /// Stores a parsed upload and its rows in one transaction.
 pub async fn create_dataset(
-    db: &DatabaseConnection,
+    db: &crate::db::Db,
     owner_id: i64,
     name: &str,
     filename: &str,

@@ -1,7 +1,6 @@
 //! The sentiment app's background jobs: analyzing a dataset with a model, and training a model on a
 //! labelled dataset with an evaluation report on a held-out part of it.
 
-use sea_orm::TransactionTrait;
 use serde_json::{Value, json};
 use trellis_sentiment::train::{Hyperparameters, Provenance, TrainOptions};
 use trellis_sentiment::{Example, Label};

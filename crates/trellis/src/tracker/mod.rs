@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use axum::Router;
 use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde::Serialize;
 use trellis_roadmap::{ItemKind, Roadmap, Status};
 

@@ -32,7 +32,7 @@ async fn health_and_readiness_probes_answer(app: TestApp) {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["database"], "ok");
     // With the database gone, readiness fails while liveness holds.
-    app.state.db.clone().close().await.unwrap();
+    app.state.db.clone().close().await;
     assert_eq!(app.get("/readyz").await.status(), 503);
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
@@ -143,11 +143,8 @@ async fn production_adds_hsts_and_secure_cookies(app: TestApp) {
 
 #[tokio::test]
 async fn sessions_live_in_redis_when_configured() {
-    let Some(redis_url) = std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
+    let Some(redis_url) = crate::helpers::service("TEST_REDIS_URL", "the Redis session test")
     else {
-        eprintln!("skipped: TEST_REDIS_URL is not set, so the Redis session test did not run");
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite, None, &[("redis_url", &redis_url)]).await;
