@@ -491,7 +491,11 @@ pub async fn new_token(
             ),
         ));
     }
-    if api_tokens::count(&state.db, user_id).await? >= api_tokens::PER_USER_MAX {
+    // The count and the insert in one transaction, taking turns per user: concurrent requests cannot
+    // all see room for one more.
+    let txn = state.db.begin().await?;
+    crate::db::lock(&txn, "api_tokens", user_id).await?;
+    if api_tokens::count(&txn, user_id).await? >= api_tokens::PER_USER_MAX {
         return Err(AppError::invalid(
             "name",
             format!(
@@ -500,7 +504,9 @@ pub async fn new_token(
             ),
         ));
     }
-    Ok(api_tokens::create(&state.db, user_id, name).await?)
+    let created = api_tokens::create(&txn, user_id, name).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// Revoke one of the caller's tokens.

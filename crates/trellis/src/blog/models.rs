@@ -278,12 +278,14 @@ pub async fn slug_taken(
     Ok(q.one(db).await?.is_some())
 }
 
-/// The first free slug among `base`, `base-2`, `base-3`, … (the unique index still guards races).
+/// The first free slug among `base`, `base-2`, `base-3`, …. Transactions choosing from the same base take
+/// turns, so two posts with one title written at once get distinct slugs instead of a conflict.
 pub async fn unique_slug(
-    db: &impl ConnectionTrait,
+    db: &sea_orm::DatabaseTransaction,
     base: &str,
     except: Option<i64>,
 ) -> Result<String, DbErr> {
+    crate::db::lock(db, "blog.slug", base).await?;
     #[derive(FromQueryResult)]
     struct Row {
         slug: String,

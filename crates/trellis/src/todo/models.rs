@@ -312,8 +312,11 @@ impl Changes {
     }
 }
 
-/// Creates a task; without a position it goes to the end of the owner's list.
-pub async fn insert(db: &impl ConnectionTrait, owner: i64, c: &Changes) -> Result<Task, DbErr> {
+/// Creates a task; without a position it goes to the end of the owner's list. The owner's inserts take
+/// turns, so concurrent ones get distinct positions.
+pub async fn insert(db: &crate::db::Db, owner: i64, c: &Changes) -> Result<Task, DbErr> {
+    let txn = db.begin().await?;
+    crate::db::lock(&txn, "todo_tasks", owner).await?;
     let now = Utc::now();
     let completed = c.completed.unwrap_or(false);
     let values: Vec<Value> = vec![
@@ -327,8 +330,8 @@ pub async fn insert(db: &impl ConnectionTrait, owner: i64, c: &Changes) -> Resul
         c.position.into(),
         now.into(),
     ];
-    Task::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    let task = Task::find_by_statement(Statement::from_sql_and_values(
+        txn.get_database_backend(),
         format!(
             "INSERT INTO todo_tasks (owner_id, title, description, priority, completed, completed_at, \
              due_date, position, created_at, updated_at) \
@@ -338,9 +341,11 @@ pub async fn insert(db: &impl ConnectionTrait, owner: i64, c: &Changes) -> Resul
         ),
         values,
     ))
-    .one(db)
+    .one(&txn)
     .await?
-    .ok_or(DbErr::RecordNotInserted)
+    .ok_or(DbErr::RecordNotInserted)?;
+    txn.commit().await?;
+    Ok(task)
 }
 
 /// Applies changes to a task and saves it. Completing stamps `completed_at`; uncompleting clears it.
