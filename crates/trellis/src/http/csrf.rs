@@ -2,7 +2,7 @@
 //!
 //! Each session holds a random token; pages put it in forms as `csrf_token`, scripts send it as
 //! `X-CSRF-Token`. Every unsafe request to a page needs it. API requests need it only when they are
-//! authenticated by the session cookie rather than an `Authorization` header.
+//! authenticated by the session cookie rather than a `Token`/`Bearer` credential.
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request, State};
@@ -73,8 +73,11 @@ pub async fn protect(
         return next.run(req).await;
     }
     let path = req.uri().path();
+    // A `Token`/`Bearer` credential has already been checked by `auth::load_user` (an invalid one is
+    // 401 there) and the session is ignored for that request. Any other `Authorization` scheme is not
+    // ours (a proxy's basic auth, say): such a request is judged by its session, so it needs the token.
     if super::is_api_path(path)
-        && (req.headers().contains_key(header::AUTHORIZATION) || !has_session_cookie(req.headers()))
+        && (super::api::credential(req.headers()).is_some() || !has_session_cookie(req.headers()))
     {
         // Token-authenticated or anonymous API call: no ambient credential to forge.
         return next.run(req).await;
