@@ -233,15 +233,42 @@ async fn current_user(
     Ok(axum::Json(user_envelope(&state, &user)?).into_response())
 }
 
+/// Every field may be left out. `bio` and `image` may be `null` (or empty) to clear them; `email`,
+/// `username` and `password` may not.
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateUser {
-    email: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    /// An empty string clears it.
-    image: Option<String>,
-    /// An empty string clears it.
-    bio: Option<String>,
+    #[serde(default, deserialize_with = "api::present")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "api::present")]
+    #[schema(value_type = Option<String>)]
+    username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "api::present")]
+    #[schema(value_type = Option<String>)]
+    password: Option<Option<String>>,
+    /// `null` or an empty string clears the picture (an uploaded avatar too).
+    #[serde(default, deserialize_with = "api::present")]
+    #[schema(value_type = Option<String>, nullable)]
+    image: Option<Option<String>>,
+    /// `null` or an empty string clears it.
+    #[serde(default, deserialize_with = "api::present")]
+    #[schema(value_type = Option<String>, nullable)]
+    bio: Option<Option<String>>,
+}
+
+/// A field that may be left out but not sent as `null`.
+fn not_null(
+    value: Option<Option<String>>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    match value {
+        Some(None) => {
+            errors.add(field, "can't be null");
+            None
+        }
+        other => other.flatten(),
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -260,29 +287,35 @@ async fn update_user(
 ) -> Result<Response> {
     let u = body.user;
     let mut errors = FieldErrors::new();
-    let username = match &u.username {
+    let u_username = not_null(u.username, "username", &mut errors);
+    let u_email = not_null(u.email, "email", &mut errors);
+    let u_password = not_null(u.password, "password", &mut errors);
+    // `null` and "" both clear; after this, `Some("")` means "clear".
+    let u_bio = u.bio.map(Option::unwrap_or_default);
+    let u_image = u.image.map(Option::unwrap_or_default);
+    let username = match &u_username {
         Some(name) => super::parse_username(name)
             .map_err(|e| errors.add("username", e))
             .ok(),
         None => None,
     };
-    let email = match &u.email {
+    let email = match &u_email {
         Some(e) => super::parse_email(e)
             .map_err(|m| errors.add("email", m))
             .ok(),
         None => None,
     };
-    if let Some(p) = &u.password {
+    if let Some(p) = &u_password {
         let name = username.as_deref().unwrap_or(&user.username);
         let mail = email.as_deref().unwrap_or(&user.email);
         super::check_password(&state, "password", p, name, mail, &mut errors);
     }
-    if let Some(bio) = &u.bio
+    if let Some(bio) = &u_bio
         && bio.chars().count() > 2000
     {
         errors.add("bio", "is too long (maximum is 2000 characters)");
     }
-    if let Some(image) = u.image.as_deref().filter(|i| !i.is_empty())
+    if let Some(image) = u_image.as_deref().filter(|i| !i.is_empty())
         && (image.len() > 500
             || url::Url::parse(image)
                 .map(|x| !matches!(x.scheme(), "http" | "https"))
@@ -318,13 +351,19 @@ async fn update_user(
     if let Some(e) = email {
         active.email = Set(e);
     }
-    if let Some(p) = u.password {
+    if let Some(p) = u_password {
         active.password_hash = Set(password::hash_blocking(p).await?);
     }
-    if let Some(bio) = u.bio {
+    if let Some(bio) = u_bio {
         active.bio = Set(bio);
     }
-    if let Some(image) = u.image {
+    // Clearing the picture clears an uploaded avatar too, so it reads back as null.
+    let mut dropped_avatar = None;
+    if let Some(image) = u_image {
+        if image.is_empty() {
+            dropped_avatar = user.avatar.clone();
+            active.avatar = Set(None);
+        }
         active.image_url = Set(blank_to_none(&image));
     }
     let saved =
@@ -340,6 +379,10 @@ async fn update_user(
                 }
                 None => e.into(),
             })?;
+    if let Some(key) = dropped_avatar {
+        let _ = state.storage.delete(&key).await;
+        let _ = state.storage.delete(&super::thumb_key(&key)).await;
+    }
     Ok(axum::Json(user_envelope(&state, &saved)?).into_response())
 }
 
