@@ -231,6 +231,7 @@ pub fn router(state: AppState, session_store: Store) -> Router {
                 .layer(axum::middleware::from_fn_with_state(state.clone(), auth::load_user))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), throttle::api_rates))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::error_pages))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::forms::refuse_nul))
                 // Inside error_pages, so panics and timeouts get our error shape too.
                 .layer(CatchPanicLayer::new())
                 .layer(TimeoutLayer::with_status_code(

@@ -139,13 +139,18 @@ struct LoginForm {
     next: Option<String>,
 }
 
+/// The `next` a login form carries on: only a local path, and none for the home page.
+fn local_next(next: Option<&str>) -> Option<String> {
+    Some(safe_next(next)).filter(|n| n != "/")
+}
+
 async fn login_form(ctx: Ctx, Query(q): Query<NextQuery>) -> Result<Response> {
     if ctx.user.is_some() {
         return Ok(Redirect::to(&safe_next(q.next.as_deref())).into_response());
     }
     ctx.render(
         "accounts/login.html",
-        context! { login => "", next => q.next, error => () },
+        context! { login => "", next => local_next(q.next.as_deref()), error => () },
     )
     .await
 }
@@ -186,7 +191,7 @@ async fn login(
                 "accounts/login.html",
                 context! {
                     login => form.login,
-                    next => form.next,
+                    next => local_next(form.next.as_deref()),
                     error => "That username or email and password do not match an active account.",
                 },
             )
@@ -500,44 +505,14 @@ const THUMB_SIDE: u32 = 64;
 async fn profile_edit(
     ctx: Ctx,
     RequireUser(user): RequireUser,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<Response> {
-    let mut display_name = String::new();
-    let mut email = String::new();
-    let mut bio = String::new();
-    let mut upload: Option<Vec<u8>> = None;
-    let mut remove_avatar = false;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::bad_request("body", format!("malformed form: {e}")))?
-    {
-        let name = field.name().unwrap_or("").to_string();
-        match name.as_str() {
-            "avatar" => {
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| AppError::bad_request("avatar", format!("upload failed: {e}")))?;
-                if !bytes.is_empty() {
-                    upload = Some(bytes.to_vec());
-                }
-            }
-            "display_name" | "email" | "bio" | "remove_avatar" => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|_| AppError::bad_request(&name, "is not valid text"))?;
-                match name.as_str() {
-                    "display_name" => display_name = text,
-                    "email" => email = text,
-                    "bio" => bio = text,
-                    _ => remove_avatar = !text.is_empty(),
-                }
-            }
-            _ => {}
-        }
-    }
+    let mut form = crate::http::forms::MultipartForm::read(multipart, &["avatar"]).await?;
+    let display_name = form.take_text("display_name");
+    let email = form.take_text("email");
+    let bio = form.take_text("bio");
+    let remove_avatar = form.has("remove_avatar");
+    let upload: Option<Vec<u8>> = form.take_file("avatar").map(|f| f.bytes.to_vec());
 
     let mut errors = FieldErrors::new();
     let display_name = display_name.trim().to_string();

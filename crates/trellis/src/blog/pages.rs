@@ -2,6 +2,8 @@
 
 use axum::Router;
 use axum::extract::{Multipart, Path, Query, State};
+
+use crate::http::forms::MultipartForm;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -69,7 +71,7 @@ fn paging(q: &PageQuery) -> Result<(u64, u64)> {
         Some(p) => p
             .parse::<u64>()
             .ok()
-            .filter(|p| *p >= 1)
+            .filter(|p| (1..=crate::http::api::MAX_PAGE).contains(p))
             .ok_or_else(|| AppError::not_found("page"))?,
     };
     let size = match q.page_size.as_deref() {
@@ -306,41 +308,19 @@ struct PostForm {
 }
 
 impl PostForm {
-    async fn read(mut multipart: Multipart) -> Result<PostForm> {
-        let mut f = PostForm::default();
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| AppError::bad_request("body", format!("malformed form: {e}")))?
-        {
-            let name = field.name().unwrap_or("").to_string();
-            if name == "cover" {
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| AppError::bad_request("cover", format!("upload failed: {e}")))?;
-                if !bytes.is_empty() {
-                    f.cover = Some(bytes.to_vec());
-                }
-                continue;
-            }
-            let text = field
-                .text()
-                .await
-                .map_err(|_| AppError::bad_request(&name, "is not valid text"))?;
-            match name.as_str() {
-                "title" => f.title = text,
-                "slug" => f.slug = text,
-                "description" => f.description = text,
-                "body" => f.body = text,
-                "tags" => f.tags = text,
-                "status" => f.status = text,
-                "action" => f.action = text,
-                "remove_cover" => f.remove_cover = !text.is_empty(),
-                _ => {}
-            }
-        }
-        Ok(f)
+    async fn read(multipart: Multipart) -> Result<PostForm> {
+        let mut form = MultipartForm::read(multipart, &["cover"]).await?;
+        Ok(PostForm {
+            title: form.take_text("title"),
+            slug: form.take_text("slug"),
+            description: form.take_text("description"),
+            body: form.take_text("body"),
+            tags: form.take_text("tags"),
+            status: form.take_text("status"),
+            action: form.take_text("action"),
+            remove_cover: form.has("remove_cover"),
+            cover: form.take_file("cover").map(|f| f.bytes.to_vec()),
+        })
     }
 
     fn value(&self, cover: Option<&str>) -> Value {

@@ -167,7 +167,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .await
             .map_err(|_| AppError::PayloadTooLarge("the request body is too large".into()))?;
         match serde_json::from_slice::<T>(&bytes) {
-            Ok(v) => Ok(ApiJson(v)),
+            Ok(v) => match super::forms::nul_in_json(&bytes) {
+                None => Ok(ApiJson(v)),
+                Some(field) => Err(AppError::Validation(FieldErrors::single(
+                    &field,
+                    "must not contain NUL characters",
+                ))),
+            },
             Err(e) if e.is_syntax() || e.is_eof() => Err(AppError::bad_request(
                 "body",
                 format!("is not valid JSON ({e})"),
@@ -198,6 +204,13 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
 
 // ---------------------------------------------------------------- pagination
 
+/// The highest page number any list accepts. With every page size capped, the offset it implies always
+/// fits the database's 64-bit integers; a page past the end of a list is a 404 either way.
+pub const MAX_PAGE: u64 = 1_000_000_000;
+
+/// The highest `offset` accepted: the largest value a database offset can hold.
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
+
 /// `limit`/`offset` paging (the RealWorld style).
 #[derive(Clone, Copy, Debug)]
 pub struct LimitOffset {
@@ -205,13 +218,23 @@ pub struct LimitOffset {
     pub offset: u64,
 }
 
-fn number(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, AppError> {
+/// A whole-number query parameter within `min..=max`, or `None` when absent.
+fn number(
+    q: &HashMap<String, String>,
+    name: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, AppError> {
     match q.get(name).map(|s| s.trim()) {
         None | Some("") => Ok(None),
         Some(v) => v
             .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
             .map(Some)
-            .map_err(|_| AppError::bad_request(name, "must be a whole number, 0 or more")),
+            .ok_or_else(|| {
+                AppError::bad_request(name, format!("must be a whole number from {min} to {max}"))
+            }),
     }
 }
 
@@ -221,16 +244,9 @@ impl LimitOffset {
         default: u64,
         max: u64,
     ) -> Result<Self, AppError> {
-        let limit = number(q, "limit")?.unwrap_or(default);
-        if limit == 0 || limit > max {
-            return Err(AppError::bad_request(
-                "limit",
-                format!("must be from 1 to {max}"),
-            ));
-        }
         Ok(LimitOffset {
-            limit,
-            offset: number(q, "offset")?.unwrap_or(0),
+            limit: number(q, "limit", 1, max)?.unwrap_or(default),
+            offset: number(q, "offset", 0, MAX_OFFSET)?.unwrap_or(0),
         })
     }
 }
@@ -257,18 +273,10 @@ impl PageNumber {
         default: u64,
         max: u64,
     ) -> Result<Self, AppError> {
-        let page = number(q, "page")?.unwrap_or(1);
-        if page == 0 {
-            return Err(AppError::bad_request("page", "must be 1 or more"));
-        }
-        let page_size = number(q, "page_size")?.unwrap_or(default);
-        if page_size == 0 || page_size > max {
-            return Err(AppError::bad_request(
-                "page_size",
-                format!("must be from 1 to {max}"),
-            ));
-        }
-        Ok(PageNumber { page, page_size })
+        Ok(PageNumber {
+            page: number(q, "page", 1, MAX_PAGE)?.unwrap_or(1),
+            page_size: number(q, "page_size", 1, max)?.unwrap_or(default),
+        })
     }
 
     pub fn offset(&self) -> u64 {
@@ -338,6 +346,21 @@ mod tests {
         assert!(LimitOffset::from_query(&q(&[("limit", "101")]), 20, 100).is_err());
         assert!(LimitOffset::from_query(&q(&[("limit", "-1")]), 20, 100).is_err());
         assert!(LimitOffset::from_query(&q(&[("offset", "x")]), 20, 100).is_err());
+        assert!(
+            LimitOffset::from_query(&q(&[("offset", "9223372036854775808")]), 20, 100).is_err()
+        );
+        let far = LimitOffset::from_query(&q(&[("offset", "9223372036854775807")]), 20, 100);
+        assert_eq!(far.unwrap().offset as i64, i64::MAX);
+    }
+
+    #[test]
+    fn page_numbers_are_bounded_so_offsets_fit() {
+        assert!(PageNumber::from_query(&q(&[("page", "9223372036854775807")]), 20, 100).is_err());
+        assert!(PageNumber::from_query(&q(&[("page", "0")]), 20, 100).is_err());
+        let last =
+            PageNumber::from_query(&q(&[("page", "1000000000"), ("page_size", "100")]), 20, 100)
+                .unwrap();
+        assert!(i64::try_from(last.offset()).is_ok());
     }
 
     #[test]

@@ -185,14 +185,46 @@ pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// A `next` parameter is followed only to a path on this site.
+/// A `next` parameter is followed only to a path on this site; anything else becomes `/`.
+///
+/// Browsers forgive a lot when they resolve a `Location`: they drop tabs and newlines, read `\` as `/`,
+/// and a proxy or a second decoding may turn `%2F` into `/`. So a candidate is refused outright when
+/// it holds control characters, whitespace or a backslash, when it is not a path starting with a
+/// single `/`, or when its path decoded once would start with `//`.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
-            n.to_string()
-        }
-        _ => "/".to_string(),
+    next.filter(|n| is_local_path(n)).unwrap_or("/").to_string()
+}
+
+fn is_local_path(n: &str) -> bool {
+    fn plain_path(p: &str) -> bool {
+        p.starts_with('/')
+            && !p.starts_with("//")
+            && !p
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
     }
+    if n.len() > 2000 || !plain_path(n) {
+        return false;
+    }
+    let path = n.split(['?', '#']).next().unwrap_or("");
+    let decoded = percent_decode(path);
+    if !plain_path(&decoded) {
+        return false;
+    }
+    // Last, the way a URL parser sees it: the same origin as any base.
+    let base = url::Url::parse("http://trellis.invalid/").expect("a valid base");
+    base.join(n)
+        .is_ok_and(|u| u.origin() == base.origin() && u.path().starts_with('/'))
+}
+
+/// `%XX` sequences decoded once (invalid ones kept), as bytes read leniently as UTF-8.
+fn percent_decode(s: &str) -> String {
+    let bytes: Vec<u8> =
+        url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned().into_bytes())
+            .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 #[cfg(test)]
@@ -206,5 +238,26 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/blog/?q=a%20b#top")), "/blog/?q=a%20b#top");
+    }
+
+    #[test]
+    fn next_refuses_what_browsers_would_resolve_elsewhere() {
+        for bad in [
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "\t//evil.example/",
+            "/%2F%2Fevil.example",
+            "/%2f/evil.example",
+            "/%5Cevil.example",
+            "/%09/evil.example",
+            "/ok\r\nSet-Cookie: x=1",
+            " //evil.example",
+            "/\u{3000}/evil.example",
+            "http:evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
     }
 }

@@ -40,6 +40,10 @@ pub const PREVIEW_ROWS: u64 = 20;
 const MAX_ATTEMPTS: i32 = 3;
 /// Longest model name.
 pub const MAX_MODEL_NAME: usize = 64;
+/// Longest dataset name.
+pub const MAX_DATASET_NAME: usize = 200;
+/// Longest name of an uploaded file (its last path component).
+pub const MAX_FILENAME: usize = 255;
 
 // ---------------------------------------------------------------- shared with the pages
 
@@ -52,37 +56,17 @@ pub struct Upload {
     pub bytes: Option<axum::body::Bytes>,
 }
 
-pub async fn read_upload(mut multipart: Multipart) -> Result<Upload> {
-    let mut upload = Upload {
-        name: String::new(),
-        filename: String::new(),
-        bytes: None,
-    };
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::bad_request("body", e.body_text()))?
-    {
-        match field.name().unwrap_or("") {
-            "name" => {
-                upload.name = field
-                    .text()
-                    .await
-                    .map_err(|e| AppError::bad_request("name", e.body_text()))?
-            }
-            "file" => {
-                upload.filename = field.file_name().unwrap_or("").to_string();
-                upload.bytes = Some(
-                    field
-                        .bytes()
-                        .await
-                        .map_err(|e| AppError::bad_request("file", e.body_text()))?,
-                );
-            }
-            _ => {}
-        }
-    }
-    Ok(upload)
+pub async fn read_upload(multipart: Multipart) -> Result<Upload> {
+    let mut form = crate::http::forms::MultipartForm::read(multipart, &["file"]).await?;
+    let file = form.take_file_part("file");
+    Ok(Upload {
+        name: form.take_text("name"),
+        filename: file
+            .as_ref()
+            .map(|f| f.filename.clone())
+            .unwrap_or_default(),
+        bytes: file.map(|f| f.bytes),
+    })
 }
 
 /// Checks and stores an upload; problems are reported on the `file` field, each with its line.
@@ -116,27 +100,35 @@ pub async fn store_upload(
         AppError::Validation(errors)
     })?;
     let filename = clean_filename(filename);
+    if filename.chars().count() > MAX_FILENAME {
+        return Err(AppError::invalid(
+            "file",
+            format!("its name is too long (maximum is {MAX_FILENAME} characters); rename the file"),
+        ));
+    }
     let name = match name.trim() {
         "" => filename
             .rsplit_once('.')
             .map(|(stem, _)| stem)
             .unwrap_or(&filename)
             .to_string(),
-        n if n.chars().count() > 200 => {
-            return Err(AppError::invalid(
-                "name",
-                "is too long (maximum is 200 characters)",
-            ));
-        }
         n => n.to_string(),
     };
+    if name.chars().count() > MAX_DATASET_NAME {
+        return Err(AppError::invalid(
+            "name",
+            format!(
+                "is too long (maximum is {MAX_DATASET_NAME} characters; without a name, the file's name is used)"
+            ),
+        ));
+    }
     Ok(models::create_dataset(&state.db, owner_id, &name, &filename, bytes.len(), &parsed).await?)
 }
 
 /// The client's file name is only shown, never used as a path; keep its last component, printable.
 fn clean_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
     if cleaned.trim().is_empty() {
         "upload.csv".into()
     } else {

@@ -97,7 +97,7 @@ pub struct TodoWrite {
     due_date: Option<Option<Value>>,
     /// Default: after the caller's last task.
     #[serde(default, deserialize_with = "crate::http::api::present")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = -1_000_000_000, maximum = 1_000_000_000)]
     position: Option<Option<Value>>,
 }
 
@@ -154,9 +154,19 @@ impl TodoWrite {
         }
         match &self.position {
             None => {}
-            Some(v) => match v.as_ref().and_then(Value::as_i64) {
+            Some(v) => match v
+                .as_ref()
+                .and_then(Value::as_i64)
+                .filter(|p| (-models::POSITION_MAX..=models::POSITION_MAX).contains(p))
+            {
                 Some(p) => c.position = Some(p),
-                None => errors.add("position", "must be a whole number"),
+                None => errors.add(
+                    "position",
+                    format!(
+                        "must be a whole number from -{max} to {max}",
+                        max = models::POSITION_MAX
+                    ),
+                ),
             },
         }
         errors.into_result()?;

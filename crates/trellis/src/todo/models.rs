@@ -312,6 +312,9 @@ impl Changes {
     }
 }
 
+/// Positions a client may set lie within ±this, so "after the last task" never overflows.
+pub const POSITION_MAX: i64 = 1_000_000_000;
+
 /// Creates a task; without a position it goes to the end of the owner's list. The owner's inserts take
 /// turns, so concurrent ones get distinct positions.
 pub async fn insert(db: &crate::db::Db, owner: i64, c: &Changes) -> Result<Task, DbErr> {

@@ -85,7 +85,7 @@ impl View {
             p => p
                 .parse::<u64>()
                 .ok()
-                .filter(|p| *p >= 1)
+                .filter(|p| (1..=crate::http::api::MAX_PAGE).contains(p))
                 .ok_or_else(|| AppError::not_found("page"))?,
         };
         Ok(View {

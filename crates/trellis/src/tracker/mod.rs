@@ -101,6 +101,9 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Roadmap, String> {
     trellis_roadmap::parse_bytes(bytes).map_err(|e| e.to_string())
 }
 
+/// Longest roadmap title.
+pub const TITLE_MAX: usize = 300;
+
 /// Stores a parsed roadmap for its owner, with the statuses the document already had, in one transaction.
 pub async fn import(
     state: &AppState,
@@ -108,13 +111,21 @@ pub async fn import(
     roadmap: &Roadmap,
     title: Option<&str>,
 ) -> Result<StoredRoadmap> {
-    let title = title
+    let given = title.map(str::trim).filter(|t| !t.is_empty());
+    let title = given
         .map(str::to_string)
         .or_else(|| roadmap.title.clone())
-        .unwrap_or_else(|| "Roadmap".to_string())
-        .chars()
-        .take(300)
-        .collect::<String>();
+        .unwrap_or_else(|| "Roadmap".to_string());
+    if title.chars().count() > TITLE_MAX {
+        let msg = if given.is_some() {
+            format!("is too long (maximum is {TITLE_MAX} characters)")
+        } else {
+            format!(
+                "the roadmap's own title is longer than {TITLE_MAX} characters; give a shorter title"
+            )
+        };
+        return Err(AppError::invalid("title", msg));
+    }
     let document = serde_json::to_string(roadmap).map_err(|e| AppError::Internal(e.into()))?;
     let txn = state.db.begin().await?;
     let now = Utc::now();

@@ -73,28 +73,18 @@ async fn render_index(
 }
 
 /// Upload a file or paste Markdown.
-async fn import(ctx: Ctx, RequireUser(user): RequireUser, mut form: Multipart) -> Result<Response> {
-    let mut bytes: Vec<u8> = Vec::new();
-    let mut pasted = String::new();
-    let mut title = String::new();
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| AppError::bad_request("body", format!("malformed form: {e}")))?
-    {
-        match field.name().unwrap_or("") {
-            "file" => {
-                bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| AppError::bad_request("file", e.to_string()))?
-                    .to_vec()
-            }
-            "markdown" => pasted = field.text().await.unwrap_or_default(),
-            "title" => title = field.text().await.unwrap_or_default(),
-            _ => {}
-        }
-    }
+async fn import(
+    ctx: Ctx,
+    RequireUser(user): RequireUser,
+    multipart: Multipart,
+) -> Result<Response> {
+    let mut form = crate::http::forms::MultipartForm::read(multipart, &["file"]).await?;
+    let bytes: Vec<u8> = form
+        .take_file("file")
+        .map(|f| f.bytes.to_vec())
+        .unwrap_or_default();
+    let pasted = form.take_text("markdown");
+    let title = form.take_text("title");
     let source = if !bytes.is_empty() {
         bytes
     } else {
