@@ -139,6 +139,14 @@ pub struct Settings {
     /// Where `trellis sentiment install-model` puts the transformer's encoder; defaults to
     /// `<data_dir>/models/minilm`.
     pub sentiment_encoder_dir: Option<PathBuf>,
+    /// Most sentiment datasets one user may keep; 0 means no limit.
+    pub quota_datasets: u64,
+    /// Most background jobs one user may have queued or running at once; 0 means no limit.
+    pub quota_active_jobs: u64,
+    /// Most trained sentiment models one user may keep (training jobs under way count); 0 means no limit.
+    pub quota_models: u64,
+    /// Most personal API tokens one user may hold; 0 means no limit.
+    pub quota_api_tokens: u64,
 }
 
 impl Default for Settings {
@@ -179,6 +187,10 @@ impl Default for Settings {
             sentiment_max_dataset_bytes: 5 * 1024 * 1024,
             sentiment_max_dataset_rows: 50_000,
             sentiment_encoder_dir: None,
+            quota_datasets: 50,
+            quota_active_jobs: 5,
+            quota_models: 20,
+            quota_api_tokens: 50,
         }
     }
 }

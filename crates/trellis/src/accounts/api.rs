@@ -537,14 +537,19 @@ pub async fn new_token(
     // The count and the insert in one transaction, taking turns per user: concurrent requests cannot
     // all see room for one more.
     let txn = state.db.begin().await?;
-    crate::db::lock(&txn, "api_tokens", user_id).await?;
-    if api_tokens::count(&txn, user_id).await? >= api_tokens::PER_USER_MAX {
+    let quota = state.settings.quota_api_tokens;
+    if let Err(full) = crate::db::check_quota(
+        &txn,
+        "api_tokens",
+        user_id,
+        "SELECT COUNT(*) AS n FROM api_tokens WHERE user_id = $1",
+        quota,
+    )
+    .await?
+    {
         return Err(AppError::invalid(
             "name",
-            format!(
-                "you already have {} tokens; revoke one first",
-                api_tokens::PER_USER_MAX
-            ),
+            format!("you already have {} tokens; revoke one first", full.limit),
         ));
     }
     let created = api_tokens::create(&txn, user_id, name).await?;

@@ -7,7 +7,6 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 use crate::http::api::{TOKEN_PREFIX, token_hash};
 
 pub const NAME_MAX: usize = 100;
-pub const PER_USER_MAX: u64 = 50;
 
 #[derive(Clone, Debug, FromQueryResult)]
 pub struct ApiToken {
@@ -74,6 +73,18 @@ pub async fn list(
     ))
     .all(db)
     .await
+}
+
+/// Revokes every token of the user; how many there were.
+pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, DbErr> {
+    let res = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "DELETE FROM api_tokens WHERE user_id = $1",
+            [user_id.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected())
 }
 
 /// Revokes one of the user's tokens. `false` when there is no such token of theirs.

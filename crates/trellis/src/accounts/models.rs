@@ -175,6 +175,22 @@ pub async fn set_password_hash(
     Ok(())
 }
 
+/// Sets a new password hash only if the current one is still `old`; `false` when it was not.
+pub async fn replace_password_hash(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    old: &str,
+    hash: String,
+) -> Result<bool, DbErr> {
+    let res = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(hash))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::PasswordHash.eq(old))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
 pub async fn touch_last_login(db: &impl ConnectionTrait, user_id: i64) -> Result<(), DbErr> {
     user::Entity::update_many()
         .col_expr(user::Column::LastLogin, Expr::value(Utc::now()))

@@ -423,8 +423,24 @@ async fn password_reset_confirm(
             .await;
     }
     let hash = password::hash_blocking(form.new_password1).await?;
-    // The new hash voids this token and every session opened with the old password.
-    models::set_password_hash(&ctx.state.db, user.id, hash).await?;
+    // The new hash voids this token and every session opened with the old password. It is written
+    // only over the hash the link was issued for, so of two racing uses of one link only one wins.
+    // A reset is account recovery: personal API tokens, which a password change keeps, are revoked
+    // too, in case whoever had the account made some.
+    let txn = ctx.state.db.begin().await?;
+    let replaced = models::replace_password_hash(&txn, user.id, &user.password_hash, hash).await?;
+    if !replaced {
+        drop(txn);
+        return ctx
+            .render_status(
+                StatusCode::BAD_REQUEST,
+                "accounts/password_reset_confirm.html",
+                context! { valid => false, errors => context!{} },
+            )
+            .await;
+    }
+    super::api_tokens::revoke_all(&txn, user.id).await?;
+    txn.commit().await?;
     tracing::info!(user_id = user.id, "password reset");
     ctx.flash(
         "success",
@@ -645,8 +661,8 @@ async fn render_tokens(
     status: StatusCode,
     extra: Value,
 ) -> Result<Response> {
-    let tokens =
-        super::api_tokens::list(&ctx.state.db, user.id, 0, super::api_tokens::PER_USER_MAX).await?;
+    // Every token: the quota keeps the list short.
+    let tokens = super::api_tokens::list(&ctx.state.db, user.id, 0, i64::MAX as u64).await?;
     let tokens: Vec<Value> = tokens
         .iter()
         .map(|t| {

@@ -321,3 +321,32 @@ pub async fn lock(
     }
     Ok(())
 }
+
+/// A per-user limit that is already reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaFull {
+    pub limit: u64,
+}
+
+/// Within `txn`, takes `owner`'s turn for `scope` (see [`lock`]) and counts their rows with
+/// `count_sql` (`SELECT COUNT(*) AS n …` with the owner as `$1`): `Err(QuotaFull)` when one more would
+/// pass `limit` (0 means no limit). The caller writes in the same transaction, so concurrent requests
+/// cannot all see room for one more.
+pub async fn check_quota(
+    txn: &DatabaseTransaction,
+    scope: &str,
+    owner: i64,
+    count_sql: &str,
+    limit: u64,
+) -> Result<Result<(), QuotaFull>, DbErr> {
+    if limit == 0 {
+        return Ok(Ok(()));
+    }
+    lock(txn, scope, owner).await?;
+    let n = count(txn, count_sql.to_string(), vec![owner.into()]).await?;
+    Ok(if n >= limit {
+        Err(QuotaFull { limit })
+    } else {
+        Ok(())
+    })
+}

@@ -122,7 +122,27 @@ pub async fn store_upload(
             ),
         ));
     }
-    Ok(models::create_dataset(&state.db, owner_id, &name, &filename, bytes.len(), &parsed).await?)
+    let txn = state.db.begin().await?;
+    if let Err(full) = crate::db::check_quota(
+        &txn,
+        "sentiment_datasets",
+        owner_id,
+        "SELECT COUNT(*) AS n FROM sentiment_datasets WHERE owner_id = $1",
+        state.settings.quota_datasets,
+    )
+    .await?
+    {
+        return Err(AppError::invalid(
+            "file",
+            format!(
+                "you already have {} datasets, the most allowed; delete one first",
+                full.limit
+            ),
+        ));
+    }
+    let ds = models::create_dataset(&txn, owner_id, &name, &filename, bytes.len(), &parsed).await?;
+    txn.commit().await?;
+    Ok(ds)
 }
 
 /// The client's file name is only shown, never used as a path; keep its last component, printable.
@@ -190,7 +210,50 @@ pub async fn start_job(state: &AppState, owner_id: i64, start: Start) -> Result<
             (work::TRAIN, json!({"dataset": dataset, "name": name}))
         }
     };
-    let id = jobs::enqueue(&state.db, kind, Some(owner_id), &payload, MAX_ATTEMPTS).await?;
+    // The quotas are checked and the job queued in one transaction, per user in turn.
+    let txn = state.db.begin().await?;
+    if let Err(full) = crate::db::check_quota(
+        &txn,
+        "jobs",
+        owner_id,
+        "SELECT COUNT(*) AS n FROM jobs WHERE owner_id = $1 AND status IN ('queued', 'running')",
+        state.settings.quota_active_jobs,
+    )
+    .await?
+    {
+        return Err(AppError::invalid(
+            "kind",
+            format!(
+                "you already have {} jobs queued or running, the most allowed; wait for one to finish",
+                full.limit
+            ),
+        ));
+    }
+    if kind == work::TRAIN
+        && let Err(full) = crate::db::check_quota(
+            &txn,
+            "sentiment_models",
+            owner_id,
+            &format!(
+                "SELECT (SELECT COUNT(*) FROM sentiment_models WHERE owner_id = $1) + \
+                 (SELECT COUNT(*) FROM jobs WHERE owner_id = $1 AND kind = '{}' \
+                 AND status IN ('queued', 'running')) AS n",
+                work::TRAIN
+            ),
+            state.settings.quota_models,
+        )
+        .await?
+    {
+        return Err(AppError::invalid(
+            "name",
+            format!(
+                "you already have {} models (training ones included), the most allowed; delete one first",
+                full.limit
+            ),
+        ));
+    }
+    let id = jobs::enqueue(&txn, kind, Some(owner_id), &payload, MAX_ATTEMPTS).await?;
+    txn.commit().await?;
     jobs::wake(state);
     Ok(id)
 }

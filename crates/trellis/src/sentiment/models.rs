@@ -47,16 +47,15 @@ fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> St
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
 
-/// Stores a parsed upload and its rows in one transaction.
+/// Stores a parsed upload and its rows, in the caller's transaction.
 pub async fn create_dataset(
-    db: &crate::db::Db,
+    txn: &sea_orm::DatabaseTransaction,
     owner_id: i64,
     name: &str,
     filename: &str,
     size_bytes: usize,
     parsed: &Parsed,
 ) -> Result<Dataset, DbErr> {
-    let txn = db.begin().await?;
     let ds = dataset::ActiveModel {
         owner_id: sea_orm::Set(owner_id),
         name: sea_orm::Set(name.to_string()),
@@ -68,7 +67,7 @@ pub async fn create_dataset(
         created_at: sea_orm::Set(Utc::now()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     for chunk in parsed.rows.chunks(INSERT_CHUNK) {
         let mut sql =
@@ -85,9 +84,8 @@ pub async fn create_dataset(
             values.push(row.text.clone().into());
             values.push(row.label.map(i16::from).into());
         }
-        txn.execute_raw(stmt(&txn, &sql, values)).await?;
+        txn.execute_raw(stmt(txn, &sql, values)).await?;
     }
-    txn.commit().await?;
     Ok(ds)
 }
 

@@ -113,6 +113,14 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<Parsed, Vec<String>> {
             note(&mut problems, format!("line {line}: text is empty"));
             continue;
         }
+        // PostgreSQL cannot store NUL; refuse it on every database alike.
+        if text.contains('\0') {
+            note(
+                &mut problems,
+                format!("line {line}: text contains a NUL character"),
+            );
+            continue;
+        }
         if text.chars().count() > MAX_CHARS {
             note(
                 &mut problems,
@@ -240,6 +248,12 @@ mod tests {
         let e = err(b"text\ncaf\xE9\n");
         assert!(e[0].starts_with("is not UTF-8 (line 2"), "{e:?}");
         assert!(err(b"\xFF\xFEt\0e\0")[0].contains("UTF-16"));
+    }
+
+    #[test]
+    fn nul_characters_in_a_text_are_named_by_line() {
+        let e = err(b"text,label\nfine,1\nbad\0text,0\n");
+        assert_eq!(e, vec!["line 3: text contains a NUL character".to_string()]);
     }
 
     #[test]

@@ -327,7 +327,7 @@ async fn password_change_needs_the_current_password_and_ends_other_sessions(app:
     );
 }
 
-fn reset_link(email: &str) -> String {
+pub fn reset_link(email: &str) -> String {
     let start = email
         .find("/accounts/password/reset/")
         .expect("link in email");

@@ -15,6 +15,10 @@ db_tests! {
     login_next_only_leads_to_this_site;
     a_credential_other_than_ours_does_not_skip_csrf;
     updating_the_user_tells_null_from_absent ["password_validators" = "length"];
+    quotas_hold_under_concurrent_requests ["password_validators" = "length", "throttle" = "off",
+        "job_workers" = "0", "quota_datasets" = "3", "quota_active_jobs" = "2", "quota_models" = "1",
+        "quota_api_tokens" = "4"];
+    a_password_reset_revokes_personal_tokens_a_change_keeps_them ["password_validators" = "length"];
 }
 
 fn errors_of(body: &Value) -> String {
@@ -384,4 +388,195 @@ async fn updating_the_user_tells_null_from_absent(app: TestApp) {
     }
     let (_, me) = app.api(Method::GET, "/api/user", Some(&token), None).await;
     assert_eq!(me["user"]["username"], "nullable");
+}
+
+/// Sends `n` copies of a request at once and returns their statuses.
+async fn at_once<F, Fut>(n: usize, make: F) -> Vec<u16>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    futures_util::future::join_all((0..n).map(make)).await
+}
+
+fn tally(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+async fn quotas_hold_under_concurrent_requests(app: TestApp) {
+    let token = app.api_user("quota").await;
+    let mut csv = String::from("text,label\n");
+    for i in 0..40 {
+        csv.push_str(&format!(
+            "great fun number {i},1\nawful bore number {i},0\n"
+        ));
+    }
+    let csv = csv.into_bytes();
+    let uploads = at_once(12, |i| {
+        let (app, token, csv) = (&app, token.clone(), csv.clone());
+        async move {
+            let form = reqwest::multipart::Form::new()
+                .text("name", format!("set-{i}"))
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(csv).file_name("a.csv"),
+                );
+            app.client
+                .post(app.url("/api/sentiment/datasets"))
+                .header("Authorization", format!("Token {token}"))
+                .multipart(form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    })
+    .await;
+    assert_eq!(
+        (tally(&uploads, 201), tally(&uploads, 422)),
+        (3, 9),
+        "{uploads:?}"
+    );
+    let (_, sets) = app
+        .api(Method::GET, "/api/sentiment/datasets", Some(&token), None)
+        .await;
+    assert_eq!(sets["count"], 3);
+    let dataset = sets["results"][0]["id"].as_i64().unwrap();
+    let (status, body) = app
+        .api(Method::POST, "/api/sentiment/datasets", Some(&token), None)
+        .await;
+    assert!(status >= 400 && status < 500, "{status} {body}");
+
+    // Two training jobs race for the one model allowed; then the active-job limit holds.
+    let trains = at_once(6, |i| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.api(
+                Method::POST,
+                "/api/sentiment/jobs",
+                Some(&token),
+                Some(json!({"kind": "train", "dataset": dataset, "name": format!("m{i}")})),
+            )
+            .await
+            .0
+        }
+    })
+    .await;
+    assert_eq!(
+        (tally(&trains, 202), tally(&trains, 422)),
+        (1, 5),
+        "{trains:?}"
+    );
+    let analyses = at_once(6, |_| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.api(
+                Method::POST,
+                "/api/sentiment/jobs",
+                Some(&token),
+                Some(json!({"kind": "analyze", "dataset": dataset})),
+            )
+            .await
+            .0
+        }
+    })
+    .await;
+    assert_eq!(
+        (tally(&analyses, 202), tally(&analyses, 422)),
+        (1, 5),
+        "{analyses:?}"
+    );
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/api/sentiment/jobs",
+            Some(&token),
+            Some(json!({"kind": "analyze", "dataset": dataset})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["errors"]["kind"][0]
+            .as_str()
+            .unwrap()
+            .contains("2 jobs"),
+        "{body}"
+    );
+    let (_, jobs) = app
+        .api(Method::GET, "/api/sentiment/jobs", Some(&token), None)
+        .await;
+    assert_eq!(jobs["count"], 2);
+
+    let tokens = at_once(12, |i| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.api(
+                Method::POST,
+                "/api/tokens",
+                Some(&token),
+                Some(json!({"name": format!("t{i}")})),
+            )
+            .await
+            .0
+        }
+    })
+    .await;
+    assert_eq!(
+        (tally(&tokens, 201), tally(&tokens, 422)),
+        (4, 8),
+        "{tokens:?}"
+    );
+    let (_, list) = app
+        .api(Method::GET, "/api/tokens", Some(&token), None)
+        .await;
+    assert_eq!(list["count"], 4);
+}
+
+async fn a_password_reset_revokes_personal_tokens_a_change_keeps_them(app: TestApp) {
+    let jwt = app.api_user("recover").await;
+    let new_token = |name: &'static str| {
+        let (app, jwt) = (&app, jwt.clone());
+        async move {
+            let (s, body) = app
+                .api(
+                    Method::POST,
+                    "/api/tokens",
+                    Some(&jwt),
+                    Some(json!({"name": name})),
+                )
+                .await;
+            assert_eq!(s, 201, "{body}");
+            body["token"].as_str().unwrap().to_string()
+        }
+    };
+    let kept = new_token("script").await;
+    // A password change through the API keeps personal tokens working (JWTs end).
+    let (s, body) = app
+        .api(
+            Method::PUT,
+            "/api/user",
+            Some(&kept),
+            Some(json!({"user": {"password": "another-long-password"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _) = app.api(Method::GET, "/api/user", Some(&kept), None).await;
+    assert_eq!(s, 200, "a changed password keeps personal tokens");
+    // A reset by email revokes them.
+    let resp = app
+        .post_form(
+            "/accounts/password/reset/",
+            &[("email", "recover@example.com")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let link = crate::accounts::reset_link(&app.sent_emails()[0]);
+    let new = "copper-willow-orbit-88";
+    let resp = app
+        .post_form(&link, &[("new_password1", new), ("new_password2", new)])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (s, _) = app.api(Method::GET, "/api/user", Some(&kept), None).await;
+    assert_eq!(s, 401, "a reset revokes personal tokens");
 }
