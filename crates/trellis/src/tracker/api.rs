@@ -250,7 +250,9 @@ async fn create(
         return Err(AppError::invalid("markdown", "can't be blank"));
     }
     let roadmap =
-        super::parse(markdown.as_bytes()).map_err(|m| AppError::invalid("markdown", m))?;
+        super::parse_blocking(markdown.into_bytes())
+            .await
+            .map_err(|m| AppError::invalid("markdown", m))?;
     let title = body
         .title
         .as_deref()

@@ -101,6 +101,14 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Roadmap, String> {
     trellis_roadmap::parse_bytes(bytes).map_err(|e| e.to_string())
 }
 
+/// [`parse`] on a blocking thread: a megabyte of Markdown takes tens of milliseconds, which must not
+/// hold up the requests sharing an async worker.
+pub async fn parse_blocking(bytes: Vec<u8>) -> std::result::Result<Roadmap, String> {
+    tokio::task::spawn_blocking(move || parse(&bytes))
+        .await
+        .unwrap_or_else(|e| Err(format!("the roadmap could not be read ({e})")))
+}
+
 /// Longest roadmap title.
 pub const TITLE_MAX: usize = 300;
 

@@ -100,7 +100,7 @@ async fn import(
         )
         .await;
     }
-    match super::parse(&source) {
+    match super::parse_blocking(source).await {
         Ok(roadmap) => {
             let title = Some(title.trim()).filter(|t| !t.is_empty());
             let stored = super::import(&ctx.state, user.id, &roadmap, title).await?;
