@@ -7,6 +7,7 @@ pub mod auth;
 pub mod csrf;
 pub mod middleware;
 pub mod openapi;
+pub mod server;
 pub mod session_store;
 pub mod templates;
 pub mod throttle;
