@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod sentiment;
 mod sentiment_jobs;
+mod server;
 mod site;
 mod todo;
 mod todo_browser;
