@@ -1,7 +1,6 @@
 //! Building the application: database, state, every app's routes and the shared layers, bound to a port.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -92,12 +91,8 @@ impl Application {
             self.state.settings.job_workers,
             stop_rx,
         ));
-        let result = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let limits = crate::http::server::Limits::from_settings(&self.state.settings);
+        let result = crate::http::server::serve(self.listener, self.router, limits, async move {
             signal.await;
             let _ = stop_tx.send(true);
         })

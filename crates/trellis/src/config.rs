@@ -105,8 +105,14 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Largest accepted image upload.
     pub max_image_bytes: usize,
-    /// Whole-request timeout.
+    /// Whole-request timeout. Shutdown also gives in-flight requests this long (plus 5 s) to finish.
     pub request_timeout_secs: u64,
+    /// Time a client has to send a request's headers, and the longest a keep-alive connection may sit
+    /// idle between requests.
+    pub header_read_timeout_secs: u64,
+    /// Client connections open at once; more wait to be accepted. Lowered at start-up to fit the
+    /// open-file limit (`ulimit -n`).
+    pub max_connections: usize,
     /// `on` or `off`; off is for benchmarks and is refused in production.
     pub throttle: String,
     /// Login attempts per account and per client address, as `N/sec|min|hour|day`.
@@ -172,6 +178,8 @@ impl Default for Settings {
             max_body_bytes: 8 * 1024 * 1024,
             max_image_bytes: 5 * 1024 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 1000,
             throttle: "on".into(),
             throttle_login: "10/min".into(),
             throttle_password_reset: "5/hour".into(),
@@ -284,6 +292,17 @@ impl Settings {
             ("TRELLIS_THROTTLE_USER", &self.throttle_user),
         ] {
             Rate::parse(value).map_err(|e| anyhow::anyhow!("setting {name}: {e}"))?;
+        }
+        if !(1..=3600).contains(&self.header_read_timeout_secs) {
+            bail!(
+                "setting TRELLIS_HEADER_READ_TIMEOUT_SECS: `{}` must be between 1 and 3600 seconds",
+                self.header_read_timeout_secs
+            );
+        }
+        if self.max_connections == 0 {
+            bail!(
+                "setting TRELLIS_MAX_CONNECTIONS: must be at least 1 (0 would accept no connection)"
+            );
         }
         match self.throttle.as_str() {
             "on" => {}
@@ -552,6 +571,22 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("TRELLIS_THROTTLE"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_refuse_zero() {
+        let err = Settings::from_pairs(&[("max_connections", "0")]).unwrap_err();
+        assert!(err.to_string().contains("TRELLIS_MAX_CONNECTIONS"), "{err}");
+        let err = Settings::from_pairs(&[("header_read_timeout_secs", "0")]).unwrap_err();
+        assert!(
+            err.to_string().contains("TRELLIS_HEADER_READ_TIMEOUT_SECS"),
+            "{err}"
+        );
+        assert!(Settings::from_pairs(&[("header_read_timeout_secs", "86400")]).is_err());
+        assert!(
+            Settings::from_pairs(&[("max_connections", "1"), ("header_read_timeout_secs", "1")])
+                .is_ok()
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod forms;
 pub mod middleware;
 pub mod openapi;
+pub mod server;
 pub mod session_store;
 pub mod templates;
 pub mod throttle;

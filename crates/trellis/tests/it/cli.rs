@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 
 use trellis::accounts::models;
 
-use crate::helpers::TestApp;
+use crate::helpers::{RawClient, TestApp, json_post_head};
 
 fn trellis(app_env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trellis"));
@@ -287,26 +287,33 @@ async fn serve_migrates_a_fresh_sqlite_file_and_stops_gracefully_on_sigterm() {
     );
     let key = std::fs::read_to_string(dir.path().join("data/secret_key")).unwrap();
 
-    // A slow in-flight request finishes although SIGTERM arrives while it runs.
-    let client = reqwest::Client::new();
-    let body = vec![b'x'; 1024];
-    let slow = tokio::spawn({
-        let url = format!("{address}/readyz");
-        async move {
-            client
-                .get(url)
-                .body(body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        }
-    });
+    // A request whose body is still arriving when SIGTERM comes is answered in full.
+    let text = r#"{"text":"Worth the wait.","model":"lexicon"}"#;
+    let mut upload = RawClient::connect(&address).await;
+    upload
+        .send(&json_post_head("/api/sentiment/analyze", text.len(), true))
+        .await;
+    // The interim answer comes once the handler starts reading the body: the request is in flight.
+    assert_eq!(upload.response().await.0, 100);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let _ = slow.await;
+    let refusing = async {
+        while tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), refusing)
+        .await
+        .expect("new connections are refused after SIGTERM");
+    upload.send(text.as_bytes()).await;
+    let (status, body) = upload.response().await;
+    assert_eq!(status, 200, "the in-flight request completes: {body}");
     let exit = child.wait().unwrap();
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
 

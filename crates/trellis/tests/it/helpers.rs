@@ -486,3 +486,118 @@ pub fn png_bytes(w: u32, h: u32) -> Vec<u8> {
         .unwrap();
     out.into_inner()
 }
+
+/// HTTP/1.1 spoken by hand over one socket, for tests about connections rather than requests: slow
+/// or silent clients, keep-alive, and what happens to a connection during shutdown.
+pub struct RawClient {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+}
+
+impl RawClient {
+    /// Connects to an app's `http://host:port` address.
+    pub async fn connect(address: &str) -> RawClient {
+        let addr = address.trim_start_matches("http://");
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+        RawClient {
+            stream: tokio::io::BufReader::new(stream),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await.expect("sending");
+        self.stream.flush().await.expect("sending");
+    }
+
+    /// Reads one response (an interim `100 Continue` counts as one) and returns its status and body.
+    /// Bodies are expected with a Content-Length or chunked.
+    pub async fn response(&mut self) -> (u16, String) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await.expect("reading");
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not a status line: {line:?}"));
+        let (mut length, mut chunked) = (0usize, false);
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.expect("reading");
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let (name, value) = header.split_once(':').expect("a header line");
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse().unwrap(),
+                "transfer-encoding" => chunked = value.trim().eq_ignore_ascii_case("chunked"),
+                _ => {}
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.stream.read_line(&mut line).await.expect("reading");
+                let size = usize::from_str_radix(line.trim_end(), 16).expect("a chunk size");
+                let mut chunk = vec![0; size + 2];
+                self.stream.read_exact(&mut chunk).await.expect("reading");
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            body.resize(length, 0);
+            self.stream.read_exact(&mut body).await.expect("reading");
+        }
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// How long until the server closes the connection (end of stream or reset), reading and discarding
+    /// whatever it sends first; `None` if it is still open after `bound`.
+    pub async fn closed_within(
+        &mut self,
+        bound: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        wait_closed(&mut self.stream, bound).await
+    }
+}
+
+/// The head of a JSON POST whose body of `len` bytes follows separately; with `expect_continue` the
+/// server answers `100 Continue` once the handler starts reading the body.
+pub fn json_post_head(path: &str, len: usize, expect_continue: bool) -> Vec<u8> {
+    let expect = if expect_continue {
+        "Expect: 100-continue\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {len}\r\n{expect}\r\n"
+    )
+    .into_bytes()
+}
+
+/// See [`RawClient::closed_within`].
+pub async fn wait_closed<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut R,
+    bound: std::time::Duration,
+) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(bound, async {
+        while let Ok(n) = reader.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| started.elapsed())
+}

@@ -12,6 +12,7 @@ mod cli;
 mod hostile;
 mod sentiment;
 mod sentiment_jobs;
+mod server;
 mod site;
 mod todo;
 mod todo_browser;
