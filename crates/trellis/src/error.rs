@@ -76,9 +76,20 @@ pub enum AppError {
     #[error("{0}: {1}")]
     Status(StatusCode, String),
     #[error("database error")]
-    Db(#[from] DbErr),
+    Db(DbErr),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<DbErr> for AppError {
+    fn from(e: DbErr) -> Self {
+        match e {
+            // An update by primary key that matched no row: the row was deleted after the handler read
+            // it. The client gets the 404 it would have got a moment later, not a server error.
+            DbErr::RecordNotUpdated => AppError::not_found("record"),
+            e => AppError::Db(e),
+        }
+    }
 }
 
 /// What the HTML error-page middleware needs to render a page for an error response.
