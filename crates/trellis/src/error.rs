@@ -83,12 +83,16 @@ pub enum AppError {
 
 impl From<DbErr> for AppError {
     fn from(e: DbErr) -> Self {
-        match e {
-            // An update by primary key that matched no row: the row was deleted after the handler read
-            // it. The client gets the 404 it would have got a moment later, not a server error.
-            DbErr::RecordNotUpdated => AppError::not_found("record"),
-            e => AppError::Db(e),
+        // Both mean the row a handler read was deleted before its write: an update by primary key that
+        // matched nothing, or an insert under a parent that is gone (every foreign key cascades or sets
+        // null on delete, so no other write can break one). The client gets the 404 it would have got
+        // a moment later, not a server error.
+        if matches!(e, DbErr::RecordNotUpdated)
+            || matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
+        {
+            return AppError::not_found("record");
         }
+        AppError::Db(e)
     }
 }
 
