@@ -9,6 +9,7 @@ mod api;
 mod blog;
 mod browser;
 mod cli;
+mod concurrency;
 mod sentiment;
 mod sentiment_jobs;
 mod site;
