@@ -10,6 +10,7 @@ mod blog;
 mod browser;
 mod cli;
 mod concurrency;
+mod durability;
 mod sentiment;
 mod sentiment_jobs;
 mod site;
