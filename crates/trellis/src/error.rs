@@ -76,9 +76,24 @@ pub enum AppError {
     #[error("{0}: {1}")]
     Status(StatusCode, String),
     #[error("database error")]
-    Db(#[from] DbErr),
+    Db(DbErr),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<DbErr> for AppError {
+    fn from(e: DbErr) -> Self {
+        // Both mean the row a handler read was deleted before its write: an update by primary key that
+        // matched nothing, or an insert under a parent that is gone (every foreign key cascades or sets
+        // null on delete, so no other write can break one). The client gets the 404 it would have got
+        // a moment later, not a server error.
+        if matches!(e, DbErr::RecordNotUpdated)
+            || matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
+        {
+            return AppError::not_found("record");
+        }
+        AppError::Db(e)
+    }
 }
 
 /// What the HTML error-page middleware needs to render a page for an error response.

@@ -278,14 +278,29 @@ pub async fn slug_taken(
     Ok(q.one(db).await?.is_some())
 }
 
-/// The first free slug among `base`, `base-2`, `base-3`, …. Transactions choosing from the same base take
-/// turns, so two posts with one title written at once get distinct slugs instead of a conflict.
+/// A slug without its trailing `-<number>` parts: `gale-3-2` → `gale`. Every slug [`unique_slug`] can
+/// choose from a base has the base's stem.
+fn slug_stem(slug: &str) -> &str {
+    let mut stem = slug;
+    while let Some((head, tail)) = stem.rsplit_once('-')
+        && !head.is_empty()
+        && !tail.is_empty()
+        && tail.bytes().all(|b| b.is_ascii_digit())
+    {
+        stem = head;
+    }
+    stem
+}
+
+/// The first free slug among `base`, `base-2`, `base-3`, …. Transactions that could choose the same slug
+/// take turns, so posts written at once get distinct slugs instead of a conflict.
 pub async fn unique_slug(
     db: &sea_orm::DatabaseTransaction,
     base: &str,
     except: Option<i64>,
 ) -> Result<String, DbErr> {
-    crate::db::lock(db, "blog.slug", base).await?;
+    // By stem, not base: `gale-3` is both the third "Gale" and the first "Gale 3".
+    crate::db::lock(db, "blog.slug", slug_stem(base)).await?;
     #[derive(FromQueryResult)]
     struct Row {
         slug: String,
@@ -415,4 +430,19 @@ pub async fn popular_tags(
     .all(db)
     .await?;
     Ok(rows.into_iter().map(|r| (r.name, r.n)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slug_stem;
+
+    #[test]
+    fn a_stem_drops_trailing_numbers_only() {
+        assert_eq!(slug_stem("gale"), "gale");
+        assert_eq!(slug_stem("gale-3"), "gale");
+        assert_eq!(slug_stem("gale-3-2"), "gale");
+        assert_eq!(slug_stem("top-10-tips"), "top-10-tips");
+        assert_eq!(slug_stem("2026"), "2026");
+        assert_eq!(slug_stem("2026-2"), "2026");
+    }
 }

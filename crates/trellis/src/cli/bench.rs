@@ -4,6 +4,10 @@
 //!
 //! `trellis bench sentiment`: texts per second of each sentiment model at batch 1 and 64, and of the
 //! transformer under many concurrent single-text callers with and without micro-batching.
+//!
+//! `trellis bench writes`: see [`writes`].
+
+mod writes;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -31,6 +35,8 @@ enum Target {
     Api(ApiArgs),
     /// Texts per second of every sentiment model (the transformer when installed).
     Sentiment(SentimentArgs),
+    /// Write throughput and latency at 1 to 64 concurrent writers, here or against a running server.
+    Writes(writes::Args),
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,6 +68,7 @@ struct ApiArgs {
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Api(a) => api(settings, a).await,
+        Target::Writes(a) => writes::run(settings, a).await,
         Target::Sentiment(a) => {
             tokio::task::spawn_blocking(move || sentiment(&settings, a)).await??;
             Ok(ExitCode::SUCCESS)

@@ -64,16 +64,16 @@ impl DbStore {
         DbStore { db }
     }
 
-    async fn insert(&self, record: &Record, upsert: bool) -> session_store::Result<bool> {
+    /// Inserts a new session (`false` if the id is taken), or updates an existing one (`false` if it is
+    /// gone).
+    async fn write(&self, record: &Record, new: bool) -> session_store::Result<bool> {
         let data = serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        let conflict = if upsert {
-            "ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
+        let sql = if new {
+            "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING"
         } else {
-            "ON CONFLICT (id) DO NOTHING"
+            "UPDATE sessions SET data = $2, expires_at = $3 WHERE id = $1"
         };
-        let sql =
-            format!("INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) {conflict}");
         let res = self
             .db
             .writer()
@@ -98,14 +98,16 @@ impl SessionStore for DbStore {
         // Always a fresh id: after `flush` the record still carries the old one, and reusing it would
         // let the logged-out cookie live on. A clash is astronomically unlikely; retry rather than overwrite.
         record.id = Id::default();
-        while !self.insert(record, false).await? {
+        while !self.write(record, true).await? {
             record.id = Id::default();
         }
         Ok(())
     }
 
+    /// Only ever updates: a request that loaded the session before a logout (or a login's new id)
+    /// deleted it must not write it back, signed in, when it finishes.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.insert(record, true).await.map(|_| ())
+        self.write(record, false).await.map(|_| ())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
@@ -185,6 +187,7 @@ impl RedisStore {
         format!("trellis:session:{id}")
     }
 
+    /// Sets a new key (`only_new`) or an existing one; `false` when that condition did not hold.
     async fn write(&self, record: &Record, only_new: bool) -> session_store::Result<bool> {
         let data =
             serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
@@ -193,9 +196,12 @@ impl RedisStore {
             .max(1) as u64;
         let mut conn = self.conn.clone();
         let mut opts = redis::SetOptions::default().with_expiration(redis::SetExpiry::EX(ttl));
-        if only_new {
-            opts = opts.conditional_set(redis::ExistenceCheck::NX);
-        }
+        // Existing keys only when saving, so a deleted session is not written back (see DbStore::save).
+        opts = opts.conditional_set(if only_new {
+            redis::ExistenceCheck::NX
+        } else {
+            redis::ExistenceCheck::XX
+        });
         let set: Option<String> = conn
             .set_options(Self::key(&record.id), data, opts)
             .await

@@ -492,3 +492,27 @@ fn bench_api_prints_throughput_and_latency() {
     );
     assert!(t.contains("of the plaintext throughput"), "{t}");
 }
+
+#[test]
+fn bench_writes_prints_a_row_per_family_and_number_of_writers() {
+    let out = trellis(&[])
+        .args(["bench", "writes", "--writers", "1,3", "--seconds", "0.3"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("3 users signed in"), "{t}");
+    for family in [
+        "POST /api/articles",
+        "POST /api/todos",
+        "POST /blog/new/ (form)",
+    ] {
+        for writers in [1, 3] {
+            assert!(
+                t.contains(&format!("| {family} | {writers} |")),
+                "{family} with {writers}: {t}"
+            );
+        }
+    }
+    assert!(t.contains("requests/s") && t.contains("p99 ms"), "{t}");
+}

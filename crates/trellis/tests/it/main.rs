@@ -9,6 +9,8 @@ mod api;
 mod blog;
 mod browser;
 mod cli;
+mod concurrency;
+mod durability;
 mod hostile;
 mod sentiment;
 mod sentiment_jobs;
