@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use chrono::{DateTime, SecondsFormat, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -52,12 +51,8 @@ pub fn issue_jwt(state: &AppState, user: &User) -> Result<String, AppError> {
         exp: now + state.settings.jwt_ttl_secs as i64,
         ver: password_version(state.secret_key.expose(), &user.password_hash),
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(state.secret_key.expose().as_bytes()),
-    )
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("signing JWT: {e}")))
+    super::jwt::encode(&claims, state.secret_key.expose().as_bytes())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("signing JWT: {e}")))
 }
 
 /// The credential of an `Authorization: Token …` or `Bearer …` header. `Some("")` for a scheme without one.
@@ -87,19 +82,21 @@ pub async fn authenticate(state: &AppState, cred: &str) -> Result<Option<User>, 
         }
         return personal_token_user(state, cred).await;
     }
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 5;
-    let key = DecodingKey::from_secret(state.secret_key.expose().as_bytes());
-    let Ok(data) = jsonwebtoken::decode::<Claims>(cred, &key, &validation) else {
+    // A few seconds of leeway for clocks that disagree slightly.
+    let Some(claims) = super::jwt::decode::<Claims>(
+        cred,
+        state.secret_key.expose().as_bytes(),
+        Utc::now().timestamp(),
+        5,
+    ) else {
         return Ok(None);
     };
-    let Ok(id) = data.claims.sub.parse::<i64>() else {
+    let Ok(id) = claims.sub.parse::<i64>() else {
         return Ok(None);
     };
     let user = models::find_by_id(&state.db, id).await?;
     Ok(user.filter(|u| {
-        u.is_active
-            && data.claims.ver == password_version(state.secret_key.expose(), &u.password_hash)
+        u.is_active && claims.ver == password_version(state.secret_key.expose(), &u.password_hash)
     }))
 }
 

@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod csrf;
+pub mod jwt;
 pub mod middleware;
 pub mod openapi;
 pub mod session_store;
