@@ -136,7 +136,8 @@ async fn personal_token_user(state: &AppState, token: &str) -> Result<Option<Use
 // ---------------------------------------------------------------- JSON bodies
 
 /// `Json<T>` with errors in the API's shape: 415 without a JSON content type, 400 for malformed JSON,
-/// 422 when the JSON does not fit (naming what does not), 413 when too large.
+/// 422 when the JSON does not fit (naming what does not; an array where an object belongs does not fit), 413
+/// when too large.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -163,7 +164,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|_| AppError::PayloadTooLarge("the request body is too large".into()))?;
-        match serde_json::from_slice::<T>(&bytes) {
+        match super::strict_json::from_slice::<T>(&bytes) {
             Ok(v) => Ok(ApiJson(v)),
             Err(e) if e.is_syntax() || e.is_eof() => Err(AppError::bad_request(
                 "body",

@@ -9,6 +9,7 @@ pub mod jwt;
 pub mod middleware;
 pub mod openapi;
 pub mod session_store;
+pub mod strict_json;
 pub mod templates;
 pub mod throttle;
 
