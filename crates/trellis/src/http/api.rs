@@ -22,6 +22,11 @@ pub fn timestamp(t: &DateTime<Utc>) -> String {
 
 // ---------------------------------------------------------------- credentials
 
+/// A JSON Schema `pattern` for "not blank": a character that is not white space as Rust's `trim` counts it
+/// (Unicode's White_Space). Schema attributes take the same text as a literal.
+pub const NOT_BLANK: &str =
+    r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
+
 /// Prefix of personal API tokens, so they are recognisable (and greppable in leaked text).
 pub const TOKEN_PREFIX: &str = "trl_";
 
@@ -203,14 +208,51 @@ pub struct LimitOffset {
     pub offset: u64,
 }
 
+/// Largest `page` or `offset`: what a signed 64-bit SQL parameter holds (the documents' `int64`).
+pub const MAX_POSITION: u64 = i64::MAX as u64;
+
 fn number(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, AppError> {
+    // Present but empty is no number either: the documents say integer.
     match q.get(name).map(|s| s.trim()) {
-        None | Some("") => Ok(None),
-        Some(v) => v
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| AppError::bad_request(name, "must be a whole number, 0 or more")),
+        None => Ok(None),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n <= MAX_POSITION => Ok(Some(n)),
+            Ok(_) => Err(AppError::bad_request(
+                name,
+                format!("must be at most {MAX_POSITION}"),
+            )),
+            Err(_) => Err(AppError::bad_request(
+                name,
+                "must be a whole number, 0 or more",
+            )),
+        },
     }
+}
+
+/// The query parameters of [`LimitOffset`], for `params(...)` in the OpenAPI annotations.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read through `LimitOffset::from_query`; this only describes them.
+pub struct LimitOffsetParams {
+    /// How many, from 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u64>,
+    /// How many to skip (default 0).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    offset: Option<u64>,
+}
+
+/// The query parameters of [`PageNumber`], for `params(...)` in the OpenAPI annotations.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read through `PageNumber::from_query`; this only describes them.
+pub struct PageParams {
+    /// From 1 (the default); a page past the end is 404.
+    #[param(minimum = 1, maximum = 9223372036854775807_i64)]
+    page: Option<u64>,
+    /// From 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    page_size: Option<u64>,
 }
 
 impl LimitOffset {
@@ -269,8 +311,11 @@ impl PageNumber {
         Ok(PageNumber { page, page_size })
     }
 
+    /// Rows before this page; pages far past the end saturate, and are 404 in [`PageNumber::wrap`].
     pub fn offset(&self) -> u64 {
-        (self.page - 1) * self.page_size
+        (self.page - 1)
+            .saturating_mul(self.page_size)
+            .min(MAX_POSITION)
     }
 
     /// Wraps one page of results; links keep the other query parameters. A page past the end is a 404.
@@ -336,6 +381,12 @@ mod tests {
         assert!(LimitOffset::from_query(&q(&[("limit", "101")]), 20, 100).is_err());
         assert!(LimitOffset::from_query(&q(&[("limit", "-1")]), 20, 100).is_err());
         assert!(LimitOffset::from_query(&q(&[("offset", "x")]), 20, 100).is_err());
+        assert!(LimitOffset::from_query(&q(&[("limit", "")]), 20, 100).is_err());
+        let top = LimitOffset::from_query(&q(&[("offset", "9223372036854775807")]), 20, 100);
+        assert_eq!(top.unwrap().offset, MAX_POSITION);
+        assert!(
+            LimitOffset::from_query(&q(&[("offset", "9223372036854775808")]), 20, 100).is_err()
+        );
     }
 
     #[test]
@@ -361,6 +412,12 @@ mod tests {
         assert!(
             pn.wrap(Vec::<u8>::new(), 5, "/x", &q(&[])).is_err(),
             "page 2 of 1 is 404"
+        );
+        let far = PageNumber::from_query(&q(&[("page", "9223372036854775807")]), 20, 100).unwrap();
+        assert_eq!(
+            far.offset(),
+            MAX_POSITION,
+            "saturates instead of overflowing"
         );
     }
 }
