@@ -119,15 +119,26 @@ fn required(value: &Option<String>, field: &str, errors: &mut FieldErrors) -> Op
 
 // ---------------------------------------------------------------- register / login
 
+// The schemas say what is checked: `pattern`s of this API only ask for a character that is not white space
+// (as Rust's `trim` counts it), since values are trimmed before being checked for blanks.
 #[derive(Deserialize, ToSchema)]
 pub struct NewUser {
+    /// Letters, digits and `. _ + -`; unique.
+    #[schema(value_type = String, max_length = 150, pattern = "^[A-Za-z0-9._+-]+$")]
     username: Option<String>,
+    /// Unique.
+    #[schema(value_type = String, format = Email, max_length = 254)]
     email: Option<String>,
+    /// At least 8 characters; the server's password validators may ask for more (see docs/API.md).
+    #[schema(value_type = String, min_length = 8, max_length = 4096, pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     password: Option<String>,
 }
 
+// An envelope holds its one key: anything else beside it is a mistake worth a 422.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewUserEnvelope {
+    #[schema(inline)]
     user: NewUser,
 }
 
@@ -173,12 +184,18 @@ async fn register(
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginUser {
+    /// The email address (or the username).
+    #[schema(value_type = String, pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     email: Option<String>,
+    #[schema(value_type = String, pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     password: Option<String>,
 }
 
+// An envelope holds its one key: anything else beside it is a mistake worth a 422.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginEnvelope {
+    #[schema(inline)]
     user: LoginUser,
 }
 
@@ -238,21 +255,30 @@ async fn current_user(
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateUser {
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 150, pattern = "^[A-Za-z0-9._+-]+$")]
     username: Option<Option<String>>,
+    /// At least 8 characters; the server's password validators may ask for more.
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 4096)]
     password: Option<Option<String>>,
-    /// `null` or an empty string clears the picture (an uploaded avatar too).
+    /// An http(s) URL written in plain ASCII (percent-encoded), with a host name; `null` or an empty
+    /// string clears the picture (an uploaded avatar too).
+    // What `image_url_is_acceptable` checks, as far as a pattern can: host names starting with a letter
+    // keep out of the pattern the digits-only hosts that URL parsers read as IPv4 addresses.
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(
+        value_type = Option<String>,
+        nullable,
+        max_length = 500,
+        pattern = r"^([Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z][A-Za-z0-9-]*)*(:[0-9]{1,4})?([/?#][A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]*)?)?$"
+    )]
     image: Option<Option<String>>,
     /// `null` or an empty string clears it.
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(value_type = Option<String>, nullable, max_length = 2000)]
     bio: Option<Option<String>>,
 }
 
@@ -271,8 +297,24 @@ fn not_null(
     }
 }
 
+/// An image URL the API stores: http(s), at most 500 bytes, only the characters a URL is written with
+/// (anything else percent-encoded), and a host that is a name or an address.
+fn image_url_is_acceptable(image: &str) -> bool {
+    let url_char = |c: char| c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c);
+    let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.');
+    image.len() <= 500
+        && image.chars().all(url_char)
+        && url::Url::parse(image).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some_and(|h| h.chars().all(host_char))
+        })
+}
+
+// An envelope holds its one key: anything else beside it is a mistake worth a 422.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateUserEnvelope {
+    #[schema(inline)]
     user: UpdateUser,
 }
 
@@ -316,10 +358,7 @@ async fn update_user(
         errors.add("bio", "is too long (maximum is 2000 characters)");
     }
     if let Some(image) = u_image.as_deref().filter(|i| !i.is_empty())
-        && (image.len() > 500
-            || url::Url::parse(image)
-                .map(|x| !matches!(x.scheme(), "http" | "https"))
-                .unwrap_or(true))
+        && !image_url_is_acceptable(image)
     {
         errors.add("image", "must be an http(s) URL of at most 500 characters");
     }
@@ -418,7 +457,8 @@ async fn profile(
 /// Follow a user.
 #[utoipa::path(post, path = "/profiles/{username}/follow", tag = "profiles", security(("token" = [])),
     params(("username" = String, Path)),
-    responses((status = 200, body = ProfileEnvelope), (status = 404, description = "no such profile")))]
+    responses((status = 200, body = ProfileEnvelope), (status = 404, description = "no such profile"),
+              (status = 422, description = "that is the caller")))]
 async fn follow(
     State(state): State<AppState>,
     RequireUser(me): RequireUser,
@@ -480,7 +520,7 @@ fn token_body(t: &api_tokens::ApiToken, plain: Option<String>) -> TokenBody {
 
 /// The caller's personal API tokens, newest first (`page`, `page_size`).
 #[utoipa::path(get, path = "/tokens", tag = "tokens", security(("token" = [])),
-    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    params(api::PageParams),
     responses((status = 200, body = Page<TokenBody>)))]
 async fn list_tokens(
     State(state): State<AppState>,
@@ -496,6 +536,8 @@ async fn list_tokens(
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewToken {
+    /// What the token is for; at most 50 tokens per user.
+    #[schema(value_type = String, max_length = 100, pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     name: Option<String>,
 }
 
@@ -570,5 +612,35 @@ async fn revoke_token(
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(AppError::not_found("token"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_url_is_acceptable;
+
+    #[test]
+    fn image_urls_are_plain_http_urls_with_a_host() {
+        for ok in [
+            "https://example.com/a.png",
+            "HTTP://cdn.example.com:8080/x/y.jpg?s=200&d=identicon#top",
+            "http://127.0.0.1/a%20b.png",
+        ] {
+            assert!(image_url_is_acceptable(ok), "{ok}");
+        }
+        for bad in [
+            "ftp://example.com/a.png",
+            "https://example.com/a b.png",
+            "https://example.com/é.png",
+            "https://a*b/x.png",
+            "https://",
+            "javascript:alert(1)",
+        ] {
+            assert!(!image_url_is_acceptable(bad), "{bad}");
+        }
+        assert!(!image_url_is_acceptable(&format!(
+            "https://example.com/{}",
+            "a".repeat(490)
+        )));
     }
 }

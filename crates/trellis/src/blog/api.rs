@@ -20,7 +20,7 @@ use super::models::{self, PUBLISHED, comment, post as post_entity};
 use super::{Actor, PostInput, normalize_tags, render_markdown, slugify};
 use crate::accounts::api::{ProfileBody, image_of};
 use crate::error::{AppError, FieldErrors, Result};
-use crate::http::api::{self, ApiJson, LimitOffset};
+use crate::http::api::{self, ApiJson, LimitOffset, LimitOffsetParams};
 use crate::http::auth::{MaybeUser, RequireUser};
 use crate::state::AppState;
 
@@ -265,7 +265,7 @@ fn article_json(article: ArticleBody) -> Response {
 /// Published articles, newest first; filter by `tag`, `author` or `favorited` (a username).
 #[utoipa::path(get, path = "/articles", tag = "articles",
     params(("tag" = Option<String>, Query), ("author" = Option<String>, Query), ("favorited" = Option<String>, Query),
-           ("limit" = Option<u64>, Query, description = "default 20, at most 100"), ("offset" = Option<u64>, Query)),
+           LimitOffsetParams),
     responses((status = 200, body = ArticlesEnvelope)))]
 async fn list_articles(
     State(state): State<AppState>,
@@ -289,7 +289,7 @@ async fn list_articles(
 
 /// Articles by the authors the caller follows, newest first.
 #[utoipa::path(get, path = "/articles/feed", tag = "articles", security(("token" = [])),
-    params(("limit" = Option<u64>, Query), ("offset" = Option<u64>, Query)),
+    params(LimitOffsetParams),
     responses((status = 200, body = ArticlesEnvelope), (status = 401, description = "no or bad credentials")))]
 async fn feed(
     State(state): State<AppState>,
@@ -301,27 +301,74 @@ async fn feed(
     Ok(axum::Json(list(&state, me, Scope::Feed, paging).await?).into_response())
 }
 
+/// A tag: letters, digits, `- _ . + #`; white space inside becomes `-`, and it is stored in lower case.
+// `\w` is Unicode-aware where the tag check is (letters and digits of any script), ASCII in strict ECMA-262.
+#[derive(ToSchema)]
+#[schema(value_type = String, max_length = 50, pattern = r"^[\w.+#\-\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
+#[allow(dead_code)] // Only describes a `tagList` item.
+pub struct Tag(String);
+
+/// The fields of an article: on update each is optional, but none may be `null` or blank.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ArticleFields {
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false, max_length = 200, pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     title: Option<Option<String>>,
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false, max_length = 300, pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     description: Option<Option<String>>,
+    /// Markdown.
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false, max_length = 100000, pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     body: Option<Option<String>>,
-    /// Absent keeps the tags (on update); `[]` clears them; `null` is refused.
+    /// Absent keeps the tags (on update); `[]` clears them; `null` is refused. At most 10.
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Vec<Tag>, required = false, max_items = 10)]
     tag_list: Option<Option<Vec<String>>>,
 }
 
+// An envelope holds its one key: anything else beside it is a mistake worth a 422.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ArticleFieldsEnvelope {
+    #[schema(inline)]
     article: ArticleFields,
+}
+
+/// A new article: title, description and body are required (read as [`ArticleFields`]).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Only describes the body `create_article` reads.
+pub struct NewArticle {
+    #[schema(
+        max_length = 200,
+        pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
+    title: String,
+    #[schema(
+        max_length = 300,
+        pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
+    description: String,
+    /// Markdown.
+    #[schema(
+        max_length = 100000,
+        pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
+    body: String,
+    /// At most 10.
+    #[schema(value_type = Vec<Tag>, required = false, max_items = 10)]
+    tag_list: Vec<String>,
+}
+
+// Deserialize only for `deny_unknown_fields`, which the schema shows as `additionalProperties: false`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Only describes the body `create_article` reads.
+pub struct NewArticleEnvelope {
+    #[schema(inline)]
+    article: NewArticle,
 }
 
 /// Checks one text field: `None` when absent; an error when null, blank or too long.
@@ -353,6 +400,14 @@ fn tags_field(v: &Option<Option<Vec<String>>>, errors: &mut FieldErrors) -> Opti
             errors.add("tagList", "can't be null; send [] to clear the tags");
             None
         }
+        // The document's `maxItems`: counted as sent, before blanks and repeats are dropped.
+        Some(Some(list)) if list.len() > super::TAGS_PER_POST => {
+            errors.add(
+                "tagList",
+                format!("too many (maximum is {})", super::TAGS_PER_POST),
+            );
+            None
+        }
         Some(Some(list)) => normalize_tags(list.iter().map(String::as_str))
             .map_err(|e| errors.add("tagList", e))
             .ok(),
@@ -360,7 +415,7 @@ fn tags_field(v: &Option<Option<Vec<String>>>, errors: &mut FieldErrors) -> Opti
 }
 
 /// Publish an article.
-#[utoipa::path(post, path = "/articles", tag = "articles", security(("token" = [])), request_body = ArticleFieldsEnvelope,
+#[utoipa::path(post, path = "/articles", tag = "articles", security(("token" = [])), request_body = NewArticleEnvelope,
     responses((status = 201, body = ArticleEnvelope), (status = 403, description = "not allowed to write"),
               (status = 422, description = "invalid field")))]
 async fn create_article(
@@ -637,11 +692,15 @@ async fn list_comments(
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewComment {
+    #[schema(value_type = String, max_length = 5000, pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     body: Option<String>,
 }
 
+// An envelope holds its one key: anything else beside it is a mistake worth a 422.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewCommentEnvelope {
+    #[schema(inline)]
     comment: NewComment,
 }
 

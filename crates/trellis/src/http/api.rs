@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use chrono::{DateTime, SecondsFormat, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -22,6 +21,11 @@ pub fn timestamp(t: &DateTime<Utc>) -> String {
 }
 
 // ---------------------------------------------------------------- credentials
+
+/// A JSON Schema `pattern` for "not blank": a character that is not white space as Rust's `trim` counts it
+/// (Unicode's White_Space). Schema attributes take the same text as a literal.
+pub const NOT_BLANK: &str =
+    r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
 
 /// Prefix of personal API tokens, so they are recognisable (and greppable in leaked text).
 pub const TOKEN_PREFIX: &str = "trl_";
@@ -52,12 +56,8 @@ pub fn issue_jwt(state: &AppState, user: &User) -> Result<String, AppError> {
         exp: now + state.settings.jwt_ttl_secs as i64,
         ver: password_version(state.secret_key.expose(), &user.password_hash),
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(state.secret_key.expose().as_bytes()),
-    )
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("signing JWT: {e}")))
+    super::jwt::encode(&claims, state.secret_key.expose().as_bytes())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("signing JWT: {e}")))
 }
 
 /// The credential of an `Authorization: Token …` or `Bearer …` header. `Some("")` for a scheme without one.
@@ -87,19 +87,21 @@ pub async fn authenticate(state: &AppState, cred: &str) -> Result<Option<User>, 
         }
         return personal_token_user(state, cred).await;
     }
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 5;
-    let key = DecodingKey::from_secret(state.secret_key.expose().as_bytes());
-    let Ok(data) = jsonwebtoken::decode::<Claims>(cred, &key, &validation) else {
+    // A few seconds of leeway for clocks that disagree slightly.
+    let Some(claims) = super::jwt::decode::<Claims>(
+        cred,
+        state.secret_key.expose().as_bytes(),
+        Utc::now().timestamp(),
+        5,
+    ) else {
         return Ok(None);
     };
-    let Ok(id) = data.claims.sub.parse::<i64>() else {
+    let Ok(id) = claims.sub.parse::<i64>() else {
         return Ok(None);
     };
     let user = models::find_by_id(&state.db, id).await?;
     Ok(user.filter(|u| {
-        u.is_active
-            && data.claims.ver == password_version(state.secret_key.expose(), &u.password_hash)
+        u.is_active && claims.ver == password_version(state.secret_key.expose(), &u.password_hash)
     }))
 }
 
@@ -139,7 +141,8 @@ async fn personal_token_user(state: &AppState, token: &str) -> Result<Option<Use
 // ---------------------------------------------------------------- JSON bodies
 
 /// `Json<T>` with errors in the API's shape: 415 without a JSON content type, 400 for malformed JSON,
-/// 422 when the JSON does not fit (naming what does not), 413 when too large.
+/// 422 when the JSON does not fit (naming what does not; an array where an object belongs does not fit), 413
+/// when too large.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -166,7 +169,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|_| AppError::PayloadTooLarge("the request body is too large".into()))?;
-        match serde_json::from_slice::<T>(&bytes) {
+        match super::strict_json::from_slice::<T>(&bytes) {
             Ok(v) => match super::forms::nul_in_json(&bytes) {
                 None => Ok(ApiJson(v)),
                 Some(field) => Err(AppError::Validation(FieldErrors::single(
@@ -218,7 +221,8 @@ pub struct LimitOffset {
     pub offset: u64,
 }
 
-/// A whole-number query parameter within `min..=max`, or `None` when absent.
+/// A whole-number query parameter within `min..=max`, or `None` when absent. Present but empty is
+/// no number either: the document says integer.
 fn number(
     q: &HashMap<String, String>,
     name: &str,
@@ -226,7 +230,7 @@ fn number(
     max: u64,
 ) -> Result<Option<u64>, AppError> {
     match q.get(name).map(|s| s.trim()) {
-        None | Some("") => Ok(None),
+        None => Ok(None),
         Some(v) => v
             .parse::<u64>()
             .ok()
@@ -236,6 +240,32 @@ fn number(
                 AppError::bad_request(name, format!("must be a whole number from {min} to {max}"))
             }),
     }
+}
+
+/// The query parameters of [`LimitOffset`], for `params(...)` in the OpenAPI annotations.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read through `LimitOffset::from_query`; this only describes them.
+pub struct LimitOffsetParams {
+    /// How many, from 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u64>,
+    /// How many to skip (default 0).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    offset: Option<u64>,
+}
+
+/// The query parameters of [`PageNumber`], for `params(...)` in the OpenAPI annotations.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read through `PageNumber::from_query`; this only describes them.
+pub struct PageParams {
+    /// From 1 (the default) to 1,000,000,000; a page past the end is 404.
+    #[param(minimum = 1, maximum = 1_000_000_000)]
+    page: Option<u64>,
+    /// From 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    page_size: Option<u64>,
 }
 
 impl LimitOffset {
@@ -279,8 +309,11 @@ impl PageNumber {
         })
     }
 
+    /// Rows before this page; pages far past the end saturate, and are 404 in [`PageNumber::wrap`].
     pub fn offset(&self) -> u64 {
-        (self.page - 1) * self.page_size
+        (self.page - 1)
+            .saturating_mul(self.page_size)
+            .min(MAX_OFFSET)
     }
 
     /// Wraps one page of results; links keep the other query parameters. A page past the end is a 404.
@@ -361,6 +394,7 @@ mod tests {
             PageNumber::from_query(&q(&[("page", "1000000000"), ("page_size", "100")]), 20, 100)
                 .unwrap();
         assert!(i64::try_from(last.offset()).is_ok());
+        assert!(LimitOffset::from_query(&q(&[("limit", "")]), 20, 100).is_err());
     }
 
     #[test]

@@ -83,6 +83,11 @@ impl MultipartForm {
         self.texts.get(name).is_some_and(|v| !v.is_empty())
     }
 
+    /// Names of the text fields not taken yet (fields a form does not know).
+    pub fn text_names(&self) -> impl Iterator<Item = &str> {
+        self.texts.keys().map(String::as_str)
+    }
+
     /// Takes a file field; `None` when absent or empty (a file input left blank sends an empty part).
     pub fn take_file(&mut self, name: &str) -> Option<FilePart> {
         self.files.remove(name).filter(|f| !f.bytes.is_empty())

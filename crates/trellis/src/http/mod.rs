@@ -6,10 +6,12 @@ pub mod assets;
 pub mod auth;
 pub mod csrf;
 pub mod forms;
+pub mod jwt;
 pub mod middleware;
 pub mod openapi;
 pub mod server;
 pub mod session_store;
+pub mod strict_json;
 pub mod templates;
 pub mod throttle;
 

@@ -4,8 +4,10 @@
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
+use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -21,6 +23,7 @@ use crate::{accounts, blog, todo};
                        works too. Errors are `{\"errors\": {\"<field>\": [\"<message>\"]}}`."
     ),
     modifiers(&TokenAuth),
+    components(schemas(ErrorBody)),
     tags(
         (name = "users", description = "Registration, login and the current user"),
         (name = "profiles", description = "Public profiles and follows"),
@@ -50,6 +53,112 @@ impl Modify for TokenAuth {
     }
 }
 
+/// The body of every error answer: each field (or `body`, `token`, `throttle`, …) with its messages.
+#[derive(ToSchema)]
+#[schema(example = json!({"errors": {"title": ["can't be blank"]}}))]
+#[allow(dead_code)] // Only describes what `AppError` writes.
+pub struct ErrorBody {
+    errors: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Adds the error answers that the shared layers give to every operation they apply to, so each
+/// operation's annotation only has to list the errors of its own logic:
+///
+/// - 401 anywhere: a credential that is sent is always checked, even where none is required;
+/// - 429 anywhere: every API call is throttled, per user or per client address;
+/// - 400 with parameters or a body: a parameter or body that cannot be read (its name in the answer);
+/// - 403 for unsafe methods: a session cookie without its CSRF token, or no permission;
+/// - 404 with path parameters (nothing there, or not the caller's) or a `page` (past the end);
+/// - 413, 415 and 422 with a body: too large, not of the documented content type, fields that do not fit.
+///
+/// Error answers an annotation lists without a body get the error body.
+struct CommonErrors;
+
+impl CommonErrors {
+    fn add(op: &mut Operation, method: &str) {
+        let params = op.parameters.as_deref().unwrap_or_default();
+        let in_path = params
+            .iter()
+            .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Path));
+        let paged = params
+            .iter()
+            .any(|p| matches!(p, RefOr::T(p) if p.name == "page"));
+        let body = op.request_body.is_some();
+        let unsafe_method = !matches!(method, "get" | "head" | "options");
+        let rules: [(&str, bool, &str); 8] = [
+            (
+                "400",
+                body || !params.is_empty(),
+                "a parameter or the body cannot be read (named in the answer)",
+            ),
+            (
+                "401",
+                true,
+                "credentials missing where required, or invalid (`token`)",
+            ),
+            (
+                "403",
+                unsafe_method,
+                "not allowed, or a session cookie sent without its CSRF token",
+            ),
+            (
+                "404",
+                in_path || paged,
+                "not found (or not the caller's), or a page past the end",
+            ),
+            ("413", body, "the body is too large"),
+            (
+                "415",
+                body,
+                "the body is not of the documented content type",
+            ),
+            ("422", body, "a field is invalid (named in the answer)"),
+            (
+                "429",
+                true,
+                "throttled; `Retry-After` says how many seconds to wait",
+            ),
+        ];
+        let responses = &mut op.responses.responses;
+        for (status, applies, description) in rules {
+            if applies && !responses.contains_key(status) {
+                responses.insert(status.into(), RefOr::T(Response::new(description)));
+            }
+        }
+        for (status, response) in responses.iter_mut() {
+            if let RefOr::T(response) = response
+                && status.starts_with('4')
+                && response.content.is_empty()
+            {
+                response.content.insert(
+                    "application/json".into(),
+                    RefOr::T(Content::new(Some(Ref::from_schema_name("ErrorBody")))),
+                );
+            }
+        }
+    }
+}
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for (method, op) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+                ("head", &mut item.head),
+                ("options", &mut item.options),
+            ] {
+                if let Some(op) = op {
+                    Self::add(op, method);
+                }
+            }
+        }
+    }
+}
+
 /// Every app's API under `/api`, plus the document and the docs UI.
 pub fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -62,6 +171,9 @@ pub fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(todo::api::router()),
         )
         .split_for_parts();
+    let mut api = api;
+    // After the routers added their operations: `modifiers(...)` would run on the paths-less document.
+    CommonErrors.modify(&mut api);
     (router, api)
 }
 

@@ -54,18 +54,35 @@ pub struct Upload {
     pub filename: String,
     /// `None` when no `file` field was sent.
     pub bytes: Option<axum::body::Bytes>,
+    /// Names of the other fields sent: the page's form has its own, the API refuses any.
+    pub others: Vec<String>,
+}
+
+impl Upload {
+    /// The upload, if it has no fields besides `file` and `name` (the API's documented form).
+    pub fn only_documented_fields(self) -> Result<Self> {
+        match self.others.first() {
+            None => Ok(self),
+            Some(other) => Err(AppError::invalid(
+                other,
+                "is not a field of this form (send `file` and optionally `name`)",
+            )),
+        }
+    }
 }
 
 pub async fn read_upload(multipart: Multipart) -> Result<Upload> {
     let mut form = crate::http::forms::MultipartForm::read(multipart, &["file"]).await?;
     let file = form.take_file_part("file");
+    let name = form.take_text("name");
     Ok(Upload {
-        name: form.take_text("name"),
+        name,
         filename: file
             .as_ref()
             .map(|f| f.filename.clone())
             .unwrap_or_default(),
         bytes: file.map(|f| f.bytes),
+        others: form.text_names().map(str::to_string).collect(),
     })
 }
 
@@ -397,7 +414,7 @@ pub struct ModelDetail {
 
 /// Your datasets, newest first.
 #[utoipa::path(get, path = "/sentiment/datasets", tag = "sentiment", security(("token" = [])),
-    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    params(api::PageParams),
     responses((status = 200, body = Page<DatasetBody>), (status = 401, description = "not signed in")))]
 async fn list_datasets(
     State(state): State<AppState>,
@@ -415,6 +432,7 @@ async fn list_datasets(
 /// `text` column and may have a `label` column (`positive`/`negative` or `1`/`0`); UTF-8, with or without a
 /// byte-order mark. A file with any bad row is refused whole, every problem named with its line.
 #[utoipa::path(post, path = "/sentiment/datasets", tag = "sentiment", security(("token" = [])),
+    request_body(content = DatasetUpload, content_type = "multipart/form-data"),
     responses((status = 201, body = DatasetBody), (status = 413, description = "over the size limit"),
               (status = 422, description = "not a usable CSV: each problem with its line number")))]
 async fn create_dataset(
@@ -422,7 +440,7 @@ async fn create_dataset(
     RequireUser(me): RequireUser,
     multipart: Multipart,
 ) -> Result<Response> {
-    let upload = read_upload(multipart).await?;
+    let upload = read_upload(multipart).await?.only_documented_fields()?;
     let Some(bytes) = upload.bytes else {
         return Err(AppError::invalid("file", "is required"));
     };
@@ -483,7 +501,7 @@ async fn delete_dataset(
 
 /// Your jobs, newest first.
 #[utoipa::path(get, path = "/sentiment/jobs", tag = "sentiment", security(("token" = [])),
-    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    params(api::PageParams),
     responses((status = 200, body = Page<JobBody>)))]
 async fn list_jobs(
     State(state): State<AppState>,
@@ -519,13 +537,40 @@ pub async fn list_owned_jobs(
 
 #[derive(Deserialize, ToSchema)]
 pub struct JobRequest {
-    /// `analyze` (run a model over a dataset) or `train` (train a model on a labelled dataset).
+    #[schema(value_type = JobKind)]
     kind: String,
-    /// Dataset id.
+    /// One of your datasets (its id).
     dataset: i64,
-    /// analyze: the model to run (`default` when left out).
+    /// analyze: the model to run (`default` when left out or blank).
     model: Option<String>,
-    /// train: the new model's name (letters, digits, `-`, `_`, `.`).
+    /// train: the new model's name, not yet taken (letters, digits, `-`, `_`, `.`).
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
+    name: Option<String>,
+}
+
+/// What a job does.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Only describes `JobRequest::kind`, which is read as text.
+pub enum JobKind {
+    /// Run a model over a dataset.
+    Analyze,
+    /// Train a model on a labelled dataset.
+    Train,
+}
+
+/// A dataset upload (`multipart/form-data`).
+// Deserialize only for `deny_unknown_fields`, which the schema shows as `additionalProperties: false`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Only describes what `read_upload` reads.
+pub struct DatasetUpload {
+    /// The CSV file: a header line naming a `text` column (and optionally `label`), then one row per text;
+    /// UTF-8. A file that does not read so is refused with 422, each problem with its line.
+    #[schema(content_media_type = "text/csv")]
+    file: String,
+    /// Defaults to the file's name without its extension.
+    #[schema(max_length = 200)]
     name: Option<String>,
 }
 

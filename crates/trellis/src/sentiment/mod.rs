@@ -301,6 +301,40 @@ pub struct AnalyzeRequest {
     model: Option<String>,
 }
 
+/// The schema of the body `analyze_api` reads as [`AnalyzeRequest`]: one text or a batch of texts, never
+/// both. Written out because each branch must also say that the other's field is absent (or null), so
+/// that exactly one branch fits any body.
+pub struct AnalyzeBody;
+
+impl utoipa::PartialSchema for AnalyzeBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let text = serde_json::json!({
+            "type": "string", "maxLength": MAX_CHARS, "pattern": crate::http::api::NOT_BLANK,
+            "description": format!("At most {MAX_CHARS} characters, not blank."),
+        });
+        let model = serde_json::json!({
+            "type": ["string", "null"],
+            "description": "`default` (when left out or blank), `lexicon`, or the name of one of your trained models.",
+        });
+        let absent = serde_json::json!({"type": "null"});
+        serde_json::from_value(serde_json::json!({
+            "description": "One `text`, or `texts` (a batch answered in order); never both.",
+            "oneOf": [
+                {"type": "object", "required": ["text"],
+                 "properties": {"text": text, "texts": absent, "model": model}},
+                {"type": "object", "required": ["texts"],
+                 "properties": {
+                     "texts": {"type": "array", "items": text, "minItems": 1, "maxItems": MAX_BATCH},
+                     "text": absent, "model": model,
+                 }},
+            ],
+        }))
+        .expect("a valid schema")
+    }
+}
+
+impl ToSchema for AnalyzeBody {}
+
 #[derive(Serialize, ToSchema)]
 pub struct ScoresBody {
     positive: f32,
@@ -329,7 +363,7 @@ fn result_body(p: &Prediction) -> ResultBody {
 
 /// Sentiment of one text (`{"model","label","score","scores"}`) or of many (`{"model","results":[…]}` in
 /// input order).
-#[utoipa::path(post, path = "/sentiment/analyze", tag = "sentiment", request_body = AnalyzeRequest,
+#[utoipa::path(post, path = "/sentiment/analyze", tag = "sentiment", request_body = AnalyzeBody,
     responses((status = 200, description = "label, score and per-class scores"),
               (status = 404, description = "unknown model"), (status = 413, description = "more than 256 texts"),
               (status = 422, description = "blank or too long text")))]

@@ -90,16 +90,17 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<Parsed, Vec<String>> {
         }
     };
     let (mut labeled, mut positive) = (0, 0);
+    let mut lines = Lines::new(text.as_bytes());
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map(|p| lines.at(p.byte())).unwrap_or(0);
                 note(&mut problems, format!("line {line}: {}", csv_message(&e)));
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0) as i32;
+        let line = record.position().map(|p| lines.at(p.byte())).unwrap_or(0) as i32;
         if record.iter().all(|f| f.trim().is_empty()) {
             continue; // blank lines at the end of spreadsheet exports
         }
@@ -159,6 +160,46 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<Parsed, Vec<String>> {
 }
 
 /// UTF-8, with or without a byte-order mark; anything else is named so the user knows how to re-save.
+/// Line numbers from byte offsets. The csv crate counts lines itself, but in a file that mixes CRLF and LF
+/// endings (or ends lines with a lone CR) two records can get the same number, and rows are stored by line.
+struct Lines<'a> {
+    text: &'a [u8],
+    /// Offset up to which line breaks are counted, and the line that offset is on.
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Lines {
+            text,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record at `offset`: one more than the line breaks before it (LF, CRLF or a lone CR).
+    /// Records come in order, so each call only counts from where the last one stopped.
+    fn at(&mut self, offset: u64) -> u64 {
+        let mut offset = (offset as usize).min(self.text.len());
+        // After a CRLF the csv crate may give the offset of its LF; no record starts with a line break.
+        while matches!(self.text.get(offset), Some(b'\r' | b'\n')) {
+            offset += 1;
+        }
+        if offset < self.offset {
+            (self.offset, self.line) = (0, 1);
+        }
+        for i in self.offset..offset {
+            let b = self.text[i];
+            if b == b'\n' || (b == b'\r' && self.text.get(i + 1) != Some(&b'\n')) {
+                self.line += 1;
+            }
+        }
+        self.offset = offset;
+        self.line
+    }
+}
+
 fn decode(bytes: &[u8]) -> Result<&str, String> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err("is UTF-16 encoded; save it as CSV UTF-8".into());
@@ -189,6 +230,18 @@ fn csv_message(e: &csv::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_keep_their_own_lines_whatever_the_line_endings() {
+        for (file, want) in [
+            (&b"text\r\na\r\nb\nc\n"[..], [2, 3, 4]),
+            (b"text\na\rb\nc", [2, 3, 4]),
+            (b"text\r\n\"two\nlines\"\r\nb\r\n\nc", [2, 4, 6]),
+        ] {
+            let lines: Vec<i32> = ok(file).rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, want, "{:?}", String::from_utf8_lossy(file));
+        }
+    }
 
     fn ok(s: &[u8]) -> Parsed {
         parse(s, 100).unwrap()

@@ -77,28 +77,57 @@ fn todo_body(state: &AppState, t: &Task) -> TodoBody {
 pub struct TodoWrite {
     /// 1 to 200 characters; required on create and on full update.
     #[serde(default, deserialize_with = "crate::http::api::present")]
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = String, required = false, max_length = 200, pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     title: Option<Option<Value>>,
     /// Free text; `null` stores an empty one.
     #[serde(default, deserialize_with = "crate::http::api::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 10000)]
     description: Option<Option<Value>>,
     /// Default `medium`.
     #[serde(default, deserialize_with = "crate::http::api::present")]
-    #[schema(value_type = Option<Priority>)]
+    #[schema(value_type = Priority, required = false)]
     priority: Option<Option<Value>>,
     /// `true` stamps `completed_at`; `false` clears it.
     #[serde(default, deserialize_with = "crate::http::api::present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool, required = false)]
     completed: Option<Option<Value>>,
     /// `YYYY-MM-DD`; `null` clears it.
+    // The pattern stops at the 28th so that all it allows are real dates; any real date is accepted.
     #[serde(default, deserialize_with = "crate::http::api::present")]
-    #[schema(value_type = Option<String>, format = Date)]
+    #[schema(value_type = Option<String>, format = Date, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     due_date: Option<Option<Value>>,
-    /// Default: after the caller's last task.
+    /// Default: after the caller's last task. From -10^9 to 10^9, so that "after the last one" always
+    /// exists.
     #[serde(default, deserialize_with = "crate::http::api::present")]
-    #[schema(value_type = Option<i64>, minimum = -1_000_000_000, maximum = 1_000_000_000)]
+    #[schema(value_type = i64, required = false, minimum = -1_000_000_000, maximum = 1_000_000_000)]
     position: Option<Option<Value>>,
+}
+
+/// A task to create, or to replace one with: [`TodoWrite`] with the title required.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the body `create_todo` and `replace_todo` read.
+pub struct NewTodo {
+    /// 1 to 200 characters.
+    #[schema(
+        max_length = 200,
+        pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
+    title: String,
+    /// Free text; `null` stores an empty one.
+    #[schema(max_length = 10000)]
+    description: Option<String>,
+    /// Default `medium`.
+    #[schema(required = false)]
+    priority: Priority,
+    /// `true` stamps `completed_at`.
+    #[schema(required = false)]
+    completed: bool,
+    /// `YYYY-MM-DD`, or null.
+    #[schema(format = Date, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    due_date: Option<String>,
+    /// Default: after the caller's last task (on create), or where it is (on replace). From -10^9 to 10^9.
+    #[schema(required = false, minimum = -1_000_000_000, maximum = 1_000_000_000)]
+    position: i64,
 }
 
 impl TodoWrite {
@@ -200,15 +229,20 @@ async fn own_task(state: &AppState, owner: i64, id: &str) -> Result<Task> {
 /// Filters combine with AND. Ordering defaults to `position` (manual order); ties are broken by id.
 #[utoipa::path(get, path = "/todos", tag = "todos", security(("token" = [])),
     params(
-        ("priority" = Option<String>, Query, description = "`low`, `medium` or `high`, or several comma-separated: `medium,high`"),
-        ("completed" = Option<bool>, Query, description = "`true` or `false`"),
-        ("due_before" = Option<String>, Query, format = Date, description = "Due on or before this day (YYYY-MM-DD)"),
-        ("due_after" = Option<String>, Query, format = Date, description = "Due on or after this day (YYYY-MM-DD)"),
-        ("overdue" = Option<bool>, Query, description = "`true`: due before today (UTC) and not completed; `false`: all others"),
-        ("search" = Option<String>, Query, description = "Text in the title or description, case-insensitive"),
-        ("ordering" = Option<String>, Query, description = "Comma-separated fields from `priority` (high first), `due_date`, `created_at`, `title`, `position`; a leading `-` reverses one"),
-        ("page" = Option<u64>, Query, description = "From 1"),
-        ("page_size" = Option<u64>, Query, description = "1 to 100, default 20"),
+        // Blank values count as absent, hence the optional parts of the patterns. The day pattern stops at
+        // the 28th so that every value it allows is a real date; any real date is accepted.
+        ("priority" = Option<String>, Query, description = "`low`, `medium` or `high`, or several comma-separated: `medium,high`",
+            pattern = r"^ *((low|medium|high)? *(, *(low|medium|high)? *)*)?$"),
+        ("completed" = Option<String>, Query, description = "`true` or `false` (also `1` or `0`)", pattern = r"^ *([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0)? *$"),
+        ("due_before" = Option<String>, Query, description = "Due on or before this day (YYYY-MM-DD)", pattern = r"^ *([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))? *$"),
+        ("due_after" = Option<String>, Query, description = "Due on or after this day (YYYY-MM-DD)", pattern = r"^ *([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))? *$"),
+        ("overdue" = Option<String>, Query, description = "`true`: due before today (UTC) and not completed; `false`: all others",
+            pattern = r"^ *([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0)? *$"),
+        ("search" = Option<String>, Query, max_length = 200, description = "Text in the title or description, case-insensitive"),
+        ("ordering" = Option<String>, Query, pattern = r"^ *(-?(priority|due_date|created_at|title|position))? *$",
+            description = "`priority` (high first), `due_date`, `created_at`, `title` or `position`; a leading `-` reverses it. \
+                           Several may be given comma-separated, each once: `-priority,due_date`"),
+        api::PageParams,
     ),
     responses((status = 200, body = Page<TodoBody>), (status = 400, description = "a query parameter is invalid (named)"),
               (status = 401, description = "no or bad credentials"), (status = 404, description = "page past the end")))]
@@ -236,7 +270,7 @@ async fn list_todos(
 /// Create a task.
 ///
 /// Answers 201 with the task, and its address in `Location`. Without a `position` it goes last.
-#[utoipa::path(post, path = "/todos", tag = "todos", security(("token" = [])), request_body = TodoWrite,
+#[utoipa::path(post, path = "/todos", tag = "todos", security(("token" = [])), request_body = NewTodo,
     responses((status = 201, body = TodoBody, headers(("Location" = String, description = "/api/todos/{id}"))),
               (status = 401, description = "no or bad credentials"), (status = 422, description = "invalid field")))]
 async fn create_todo(
@@ -271,7 +305,7 @@ async fn get_todo(
 /// `title` is required; other fields left out return to their defaults (`description` empty, `priority`
 /// medium, not completed, no due date). The position is kept unless given.
 #[utoipa::path(put, path = "/todos/{id}", tag = "todos", security(("token" = [])), params(("id" = i64, Path)),
-    request_body = TodoWrite,
+    request_body = NewTodo,
     responses((status = 200, body = TodoBody), (status = 404, description = "no such task of yours"),
               (status = 422, description = "invalid field")))]
 async fn replace_todo(

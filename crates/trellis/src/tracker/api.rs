@@ -203,7 +203,7 @@ fn body_of(stored: &StoredRoadmap, progress: &HashMap<String, ProgressRow>) -> R
 
 /// The caller's roadmaps, newest first, with overall progress.
 #[utoipa::path(get, path = "/roadmaps", tag = "roadmaps", security(("token" = [])),
-    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    params(api::PageParams),
     responses((status = 200, body = Page<RoadmapSummary>)))]
 async fn list(
     State(state): State<AppState>,
@@ -232,8 +232,12 @@ async fn list(
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewRoadmap {
-    /// The roadmap as Markdown (mojibake is repaired).
+    /// The roadmap as Markdown (mojibake is repaired): phase (`## Phase 1: …`) or week headings with their
+    /// items and tracker tables, as docs/tracker.md describes. A text the parser cannot read as a roadmap
+    /// is refused with 422 naming the line.
+    #[schema(value_type = String, content_media_type = "text/markdown")]
     markdown: Option<String>,
+    /// Replaces the document's own title.
     title: Option<String>,
 }
 
@@ -249,10 +253,9 @@ async fn create(
     if markdown.trim().is_empty() {
         return Err(AppError::invalid("markdown", "can't be blank"));
     }
-    let roadmap =
-        super::parse_blocking(markdown.into_bytes())
-            .await
-            .map_err(|m| AppError::invalid("markdown", m))?;
+    let roadmap = super::parse_blocking(markdown.into_bytes())
+        .await
+        .map_err(|m| AppError::invalid("markdown", m))?;
     let title = body
         .title
         .as_deref()
@@ -302,9 +305,22 @@ async fn remove(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ItemUpdate {
-    /// pending (❌), learning (🚧), done (✅) or skipped.
+    /// pending (❌), learning (🚧), done (✅) or skipped; left out, the status stays.
+    #[schema(value_type = Option<ProgressStatus>)]
     status: Option<String>,
+    #[schema(max_length = 2000)]
     note: Option<String>,
+}
+
+/// An item's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Only describes `ItemUpdate::status`, which is read as text.
+pub enum ProgressStatus {
+    Pending,
+    Learning,
+    Done,
+    Skipped,
 }
 
 /// Set an item's (or tracker row's) status and note.

@@ -952,7 +952,57 @@ async fn bad_bodies_get_clear_errors(app: TestApp) {
         .api(Method::POST, "/api/users", None, Some(json!({"nope": {}})))
         .await;
     assert_eq!(s, 422);
+    assert!(
+        body["errors"]["nope"][0]
+            .as_str()
+            .unwrap()
+            .contains("expected `user`"),
+        "{body}"
+    );
+    let (s, body) = app
+        .api(Method::POST, "/api/users", None, Some(json!({})))
+        .await;
+    assert_eq!(s, 422);
     assert!(body["errors"]["user"].is_array(), "{body}");
+    // An array is no object, even though serde would fill a struct from one.
+    let token = app.api_user("arrays").await;
+    let slug = app.api_article(&token, "Arrays", &[]).await["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for body in [
+        json!({"article": []}),
+        json!({"article": ["T", "d", "b", []]}),
+    ] {
+        let (s, answer) = app
+            .api(
+                Method::PUT,
+                &format!("/api/articles/{slug}"),
+                Some(&token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, 422, "{answer}");
+    }
+    let (s, _) = app
+        .api(
+            Method::PUT,
+            "/api/user",
+            Some(&token),
+            Some(json!({"user": [null]})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    // Integers written with a zero fraction are integers, as the schema's `integer` says.
+    let (s, body) = app
+        .api(
+            Method::POST,
+            "/api/todos",
+            Some(&token),
+            Some(json!({"title": "t", "position": 3.0})),
+        )
+        .await;
+    assert_eq!((s, &body["position"]), (201, &json!(3)), "{body}");
     let huge = "x".repeat(9 * 1024 * 1024);
     let resp = app
         .client
@@ -1030,6 +1080,35 @@ async fn openapi_document_and_docs_are_served(app: TestApp) {
     let (s, doc) = app.api(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    // Every operation lists the errors the shared layers can give, with the error body.
+    let error_body = json!({"$ref": "#/components/schemas/ErrorBody"});
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = &op["responses"];
+            let mut expected = vec!["401", "429"];
+            if op.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415", "422"]);
+            }
+            if path.contains('{') {
+                expected.extend(["400", "404"]);
+            }
+            if method != "get" {
+                expected.push("403");
+            }
+            for status in expected {
+                assert_eq!(
+                    responses[status]["content"]["application/json"]["schema"], error_body,
+                    "{method} {path} documents {status}"
+                );
+            }
+        }
+    }
+    let upload = &doc["paths"]["/api/sentiment/datasets"]["post"]["requestBody"];
+    assert!(upload["content"]["multipart/form-data"]["schema"].is_object());
+    assert_eq!(
+        doc["components"]["schemas"]["JobKind"]["enum"],
+        json!(["analyze", "train"])
+    );
     for path in [
         "/api/users",
         "/api/users/login",
