@@ -255,14 +255,14 @@ async fn current_user(
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateUser {
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
+    #[schema(value_type = String, required = false, format = Email, max_length = 254)]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>, max_length = 150, pattern = "^[A-Za-z0-9._+-]+$")]
+    #[schema(value_type = String, required = false, max_length = 150, pattern = "^[A-Za-z0-9._+-]+$")]
     username: Option<Option<String>>,
     /// At least 8 characters; the server's password validators may ask for more.
     #[serde(default, deserialize_with = "api::present")]
-    #[schema(value_type = Option<String>, min_length = 8, max_length = 4096)]
+    #[schema(value_type = String, required = false, min_length = 8, max_length = 4096)]
     password: Option<Option<String>>,
     /// An http(s) URL written in plain ASCII (percent-encoded), with a host name; `null` or an empty
     /// string clears the picture (an uploaded avatar too).
