@@ -119,17 +119,27 @@ impl Actor {
 
 /// Renders Markdown to HTML and sanitizes it: no script, event handler or `javascript:` URL survives.
 pub fn render_markdown(source: &str) -> String {
-    use pulldown_cmark::{Options, Parser, html};
+    let mut raw = String::with_capacity(source.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut raw, markdown_parser(source));
+    sanitize(&raw)
+}
+
+/// The Markdown posts are written in: CommonMark with tables, strikethrough, task lists and footnotes.
+pub fn markdown_parser(source: &str) -> pulldown_cmark::Parser<'_> {
+    use pulldown_cmark::{Options, Parser};
     let mut opts = Options::empty();
     opts.insert(Options::ENABLE_TABLES);
     opts.insert(Options::ENABLE_STRIKETHROUGH);
     opts.insert(Options::ENABLE_TASKLISTS);
     opts.insert(Options::ENABLE_FOOTNOTES);
-    let mut raw = String::with_capacity(source.len() * 3 / 2);
-    html::push_html(&mut raw, Parser::new_ext(source, opts));
+    Parser::new_ext(source, opts)
+}
+
+/// Keeps only safe HTML from rendered Markdown; links get `rel="nofollow noopener noreferrer"`.
+pub fn sanitize(html: &str) -> String {
     ammonia::Builder::default()
         .link_rel(Some("nofollow noopener noreferrer"))
-        .clean(&raw)
+        .clean(html)
         .to_string()
 }
 

@@ -4,6 +4,10 @@
 //!
 //! `trellis bench sentiment`: texts per second of each sentiment model at batch 1 and 64, and of the
 //! transformer under many concurrent single-text callers with and without micro-batching.
+//!
+//! `trellis bench images` / `trellis bench markdown`: time and peak memory of hostile uploads and bodies.
+
+mod bombs;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -31,6 +35,10 @@ enum Target {
     Api(ApiArgs),
     /// Texts per second of every sentiment model (the transformer when installed).
     Sentiment(SentimentArgs),
+    /// Time and peak memory of image uploads built to be expensive (each case in a child process).
+    Images(bombs::ImagesArgs),
+    /// Time of each rendering phase for Markdown bodies built to be expensive.
+    Markdown(bombs::MarkdownArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -66,6 +74,8 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || sentiment(&settings, a)).await??;
             Ok(ExitCode::SUCCESS)
         }
+        Target::Images(a) => bombs::images(settings, a).await,
+        Target::Markdown(a) => bombs::markdown(a).await,
     }
 }
 
