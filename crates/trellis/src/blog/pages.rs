@@ -437,7 +437,7 @@ async fn process_cover(
     bytes: Vec<u8>,
 ) -> Result<std::result::Result<(Vec<u8>, Vec<u8>), String>> {
     let max = state.settings.max_image_bytes;
-    let out = tokio::task::spawn_blocking(move || {
+    let out = images::process(move || {
         images::decode(&bytes, max).map(|img| {
             (
                 images::fit_jpeg(&img, COVER_MAX.0, COVER_MAX.1),
