@@ -15,3 +15,4 @@ mod site;
 mod todo;
 mod todo_browser;
 mod tracker;
+mod uploads;
