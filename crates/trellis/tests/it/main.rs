@@ -9,6 +9,7 @@ mod api;
 mod blog;
 mod browser;
 mod cli;
+mod markdown;
 mod sentiment;
 mod sentiment_jobs;
 mod site;
