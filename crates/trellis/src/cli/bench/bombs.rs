@@ -30,6 +30,9 @@ pub struct MarkdownArgs {
     /// Body sizes in characters to try for each shape.
     #[arg(long, value_delimiter = ',', default_values_t = [50_000usize, 100_000])]
     sizes: Vec<usize>,
+    /// Also time the sanitizer on bodies past the nesting limit, as it ran before the check (minutes).
+    #[arg(long)]
+    sanitize: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +47,10 @@ enum Purpose {
 enum Input {
     /// One flat color: compresses to almost nothing whatever the size.
     Flat(u32, u32),
+    /// One flat color with an alpha channel: 4 bytes a pixel once decoded.
+    FlatRgba(u32, u32),
+    /// The same at 16 bits a channel: 8 bytes a pixel.
+    FlatRgba16(u32, u32),
     /// Smooth shapes and fine texture, JPEG at quality 90: as big as a camera's file, give or take.
     Photo(u32, u32),
 }
@@ -52,6 +59,8 @@ impl Input {
     fn file_name(self) -> String {
         match self {
             Input::Flat(w, h) => format!("flat-{w}x{h}.png"),
+            Input::FlatRgba(w, h) => format!("flat-rgba-{w}x{h}.png"),
+            Input::FlatRgba16(w, h) => format!("flat-rgba16-{w}x{h}.png"),
             Input::Photo(w, h) => format!("photo-{w}x{h}.jpg"),
         }
     }
@@ -61,6 +70,17 @@ impl Input {
         match self {
             Input::Flat(w, h) => {
                 image::RgbImage::from_pixel(w, h, image::Rgb([40, 120, 200]))
+                    .write_to(&mut out, image::ImageFormat::Png)
+                    .expect("encoding to memory");
+            }
+            Input::FlatRgba(w, h) => {
+                image::RgbaImage::from_pixel(w, h, image::Rgba([40, 120, 200, 128]))
+                    .write_to(&mut out, image::ImageFormat::Png)
+                    .expect("encoding to memory");
+            }
+            Input::FlatRgba16(w, h) => {
+                let pixel = image::Rgba([10_000u16, 30_000, 50_000, 40_000]);
+                image::ImageBuffer::from_pixel(w, h, pixel)
                     .write_to(&mut out, image::ImageFormat::Png)
                     .expect("encoding to memory");
             }
@@ -119,6 +139,20 @@ const IMAGE_CASES: &[ImageCase] = &[
         name: "cover-8000x8000",
         what: "8000×8000 flat PNG as a cover",
         input: Input::Flat(8000, 8000),
+        purpose: Purpose::Cover,
+        copies: 1,
+    },
+    ImageCase {
+        name: "cover-rgba-24mp",
+        what: "6000×4000 flat RGBA PNG as a cover",
+        input: Input::FlatRgba(6000, 4000),
+        purpose: Purpose::Cover,
+        copies: 1,
+    },
+    ImageCase {
+        name: "cover-rgba16-13mp",
+        what: "3600×3600 flat 16-bit RGBA PNG as a cover",
+        input: Input::FlatRgba16(3600, 3600),
         purpose: Purpose::Cover,
         copies: 1,
     },
@@ -186,7 +220,10 @@ fn run_children(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
         if !path.exists() {
             std::fs::write(&path, case.input.bytes())?;
         }
-        let input_kb = std::fs::metadata(&path)?.len().div_ceil(1024);
+        let input = match std::fs::metadata(&path)?.len() {
+            n if n < 10 * 1024 => format!("{n} B"),
+            n => format!("{} KB", n.div_ceil(1024)),
+        };
         let out = std::process::Command::new(&exe)
             .args(["bench", "images", "--case", case.name, "--input"])
             .arg(&path)
@@ -198,7 +235,7 @@ fn run_children(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
             Some(f) if f.len() == 4 => {
                 let mb = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN) / 1024.0;
                 println!(
-                    "| {} | {input_kb} KB | {} | {} | {:.0} | {:.0} |",
+                    "| {} | {input} | {} | {} | {:.0} | {:.0} |",
                     case.what,
                     f[3],
                     f[0],
@@ -207,7 +244,7 @@ fn run_children(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
                 );
             }
             _ => println!(
-                "| {} | {input_kb} KB | failed ({}): {} | | | |",
+                "| {} | {input} | failed ({}): {} | | | |",
                 case.what,
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
@@ -249,7 +286,7 @@ async fn run_case(settings: &Settings, case: &ImageCase, input: &Path) -> anyhow
 
 /// One upload through the same steps as the handlers take.
 async fn process(purpose: Purpose, bytes: Arc<Vec<u8>>, max: usize) -> anyhow::Result<String> {
-    let out = tokio::task::spawn_blocking(move || {
+    let out = images::process(move || {
         images::decode(&bytes, max).map(|img| match purpose {
             Purpose::Avatar => (images::square_png(&img, 256), images::square_png(&img, 64)),
             Purpose::Cover => (
@@ -286,51 +323,90 @@ fn status_kb(key: &str) -> Option<u64> {
         .ok()
 }
 
-/// Bodies made to be expensive: each shape repeated up to the size asked.
-const SHAPES: &[(&str, &str)] = &[
-    ("nested `>`", ">"),
-    ("nested `> `", "> "),
-    ("nested `- * `", "- * "),
-    ("nested `1. `", "1. "),
-    ("nested `> - `", "> - "),
-    ("nested `<div>`", "<div>"),
-    ("`<div></x>`", "<div></x>"),
-    ("nested `<b>`", "<b>"),
-    ("nested `<table>`", "<table>"),
-    ("`*` run", "*"),
-    ("`[` run", "["),
-];
-
-pub async fn markdown(args: MarkdownArgs) -> anyhow::Result<ExitCode> {
-    tokio::task::spawn_blocking(move || markdown_table(&args)).await?;
-    Ok(ExitCode::SUCCESS)
+/// Bodies made to be expensive, as (name, unit): each unit is repeated up to the size asked. The last
+/// ones are as deep as allowed, over and over: the most work a body that is accepted can ask for.
+fn shapes() -> Vec<(&'static str, String)> {
+    let at_limit = |unit: &str, times: usize| format!("{}x\n\n", unit.repeat(times));
+    vec![
+        ("nested `>`", ">".into()),
+        ("nested `> `", "> ".into()),
+        ("nested `- * `", "- * ".into()),
+        ("nested `1. `", "1. ".into()),
+        ("nested `> - `", "> - ".into()),
+        ("nested `<div>`", "<div>".into()),
+        ("`<div></x>`", "<div></x>".into()),
+        ("nested `<b>`", "<b>".into()),
+        ("nested `<table>`", "<table>".into()),
+        ("`*` run", "*".into()),
+        ("`[` run", "[".into()),
+        ("64 quotes deep, repeated", at_limit("> ", 64)),
+        ("32 lists deep, repeated", at_limit("- * ", 16)),
+        (
+            "64 `<div>` deep, repeated",
+            format!("{}{}\n\n", "<div>".repeat(64), "</div>".repeat(64)),
+        ),
+    ]
 }
 
-fn markdown_table(args: &MarkdownArgs) {
-    println!("one thread; each phase timed on its own: parse = pulldown-cmark events only,");
-    println!("html = events to HTML, sanitize = ammonia on that HTML");
+pub async fn markdown(args: MarkdownArgs) -> anyhow::Result<ExitCode> {
+    println!(
+        "parse = pulldown-cmark events only; html = events to HTML; depth = the nesting check on that"
+    );
+    println!(
+        "HTML; sanitize = ammonia on it, unguarded, on one thread (left out past the limit unless"
+    );
+    println!("--sanitize); render_checked = what saving or previewing a post runs now, end to end");
     println!();
-    println!("| body | chars | parse ms | html ms | sanitize ms |");
-    println!("|---|---:|---:|---:|---:|");
-    for &(name, unit) in SHAPES {
+    println!(
+        "| body | chars | parse ms | html ms | depth ms | sanitize ms | render_checked ms | outcome |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    for (name, unit) in shapes() {
         for &size in &args.sizes {
-            let body = unit.repeat(size / unit.len());
-            let ms = |t: Instant| format!("{:.1}", t.elapsed().as_secs_f64() * 1000.0);
+            let body = unit.repeat((size / unit.len()).max(1));
+            let row = tokio::task::spawn_blocking({
+                let body = body.clone();
+                let sanitize = args.sanitize;
+                move || phases(&body, sanitize)
+            })
+            .await?;
             let t = Instant::now();
-            let events = crate::blog::markdown_parser(&body).count();
-            let parse = ms(t);
-            let t = Instant::now();
-            let mut html = String::new();
-            pulldown_cmark::html::push_html(&mut html, crate::blog::markdown_parser(&body));
-            let to_html = ms(t);
-            let t = Instant::now();
-            let clean = crate::blog::sanitize(&html);
-            let sanitize = ms(t);
-            std::hint::black_box((events, clean));
+            let outcome = match crate::blog::render_checked(body.clone()).await {
+                Ok(_) => "rendered".to_string(),
+                Err(crate::error::AppError::Validation(e)) => {
+                    format!("refused: {}", e.get("body").join("; "))
+                }
+                Err(e) => format!("failed: {e}"),
+            };
             println!(
-                "| {name} | {} | {parse} | {to_html} | {sanitize} |",
-                body.chars().count()
+                "| {name} | {} | {row} | {:.1} | {outcome} |",
+                body.chars().count(),
+                t.elapsed().as_secs_f64() * 1000.0
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Times each phase of rendering on its own, as table cells.
+fn phases(body: &str, sanitize_all: bool) -> String {
+    let ms = |t: Instant| format!("{:.1}", t.elapsed().as_secs_f64() * 1000.0);
+    let t = Instant::now();
+    let events = crate::blog::markdown_parser(body).count();
+    let parse = ms(t);
+    let t = Instant::now();
+    let html = crate::blog::unsanitized_html(body);
+    let to_html = ms(t);
+    let t = Instant::now();
+    let too_deep = crate::blog::nests_deeper_than(&html, crate::blog::MAX_NESTING);
+    let depth = ms(t);
+    let sanitized = if too_deep && !sanitize_all {
+        "–".to_string()
+    } else {
+        let t = Instant::now();
+        std::hint::black_box(crate::blog::sanitize(&html));
+        ms(t)
+    };
+    std::hint::black_box(events);
+    format!("{parse} | {to_html} | {depth} | {sanitized}")
 }
