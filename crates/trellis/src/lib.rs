@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod blocking;
 pub mod blog;
 pub mod cli;
 pub mod config;

@@ -563,7 +563,7 @@ async fn profile_edit(
     let processed = match upload {
         Some(bytes) => {
             let max = ctx.state.settings.max_image_bytes;
-            let result = tokio::task::spawn_blocking(move || {
+            let result = images::process(move || {
                 images::decode(&bytes, max).map(|img| {
                     (
                         images::square_png(&img, AVATAR_SIDE),

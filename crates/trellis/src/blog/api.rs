@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::models::{self, PUBLISHED, comment, post as post_entity};
-use super::{Actor, PostInput, normalize_tags, render_markdown, slugify};
+use super::{Actor, PostInput, normalize_tags, render_checked, slugify};
 use crate::accounts::api::{ProfileBody, image_of};
 use crate::error::{AppError, FieldErrors, Result};
 use crate::http::api::{self, ApiJson, LimitOffset, LimitOffsetParams};
@@ -502,6 +502,10 @@ async fn update_article(
     let text = text_field(&a.body, "body", super::BODY_MAX, &mut errors);
     let tags = tags_field(&a.tag_list, &mut errors);
     errors.into_result()?;
+    let body_html = match &text {
+        Some(b) => Some(render_checked(b.clone()).await?),
+        None => None,
+    };
     let txn = state.db.begin().await?;
     let mut active = post.clone().into_active_model();
     if let Some(t) = &title
@@ -517,8 +521,8 @@ async fn update_article(
     if let Some(d) = description {
         active.description = Set(d);
     }
-    if let Some(b) = text {
-        active.body_html = Set(render_markdown(&b));
+    if let (Some(b), Some(html)) = (text, body_html) {
+        active.body_html = Set(html);
         active.body = Set(b);
     }
     active.updated_at = Set(Utc::now());

@@ -16,9 +16,7 @@ use sea_orm::{
 use serde::Deserialize;
 
 use super::models::{self, DRAFT, Filter, PUBLISHED, PostSummary, comment, post as post_entity};
-use super::{
-    Actor, cover_thumb_key, excerpt, normalize_tags, parse_slug, render_markdown, slugify,
-};
+use super::{Actor, cover_thumb_key, excerpt, normalize_tags, parse_slug, render_checked, slugify};
 use crate::accounts::models as accounts;
 use crate::error::{AppError, FieldErrors, Result};
 use crate::http::auth::RequireUser;
@@ -370,6 +368,8 @@ fn validate(form: &PostForm, may_publish: bool, errors: &mut FieldErrors) -> Opt
             "body",
             format!("is too long (maximum is {} characters)", super::BODY_MAX),
         );
+    } else if let Err(m) = super::check_nesting(&body) {
+        errors.add("body", m);
     }
     let tags = normalize_tags(form.tags.split(','))
         .map_err(|e| errors.add("tags", e))
@@ -417,7 +417,7 @@ async fn process_cover(
     bytes: Vec<u8>,
 ) -> Result<std::result::Result<(Vec<u8>, Vec<u8>), String>> {
     let max = state.settings.max_image_bytes;
-    let out = tokio::task::spawn_blocking(move || {
+    let out = images::process(move || {
         images::decode(&bytes, max).map(|img| {
             (
                 images::fit_jpeg(&img, COVER_MAX.0, COVER_MAX.1),
@@ -494,6 +494,23 @@ async fn render_form(
     .await
 }
 
+/// The editor's preview: the body rendered as it would be saved, or, when it would be refused, the reason
+/// beside the field.
+async fn preview_html(body: &str, errors: &mut FieldErrors) -> Result<Option<String>> {
+    match render_checked(body.replace("\r\n", "\n")).await {
+        Ok(html) => Ok(Some(html)),
+        Err(AppError::Validation(refused)) => {
+            for m in refused.get("body") {
+                if !errors.get("body").contains(m) {
+                    errors.add("body", m.clone());
+                }
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn require_signed_in(actor: &Actor, path: &str) -> Option<Response> {
     actor.user.is_none().then(|| {
         Redirect::to(&format!(
@@ -537,7 +554,7 @@ async fn create(ctx: Ctx, actor: Actor, multipart: Multipart) -> Result<Response
     let mut errors = FieldErrors::new();
     let clean = validate(&form, may_publish, &mut errors);
     if form.action == "preview" {
-        let preview = render_markdown(&form.body);
+        let preview = preview_html(&form.body, &mut errors).await?;
         return render_form(
             &ctx,
             StatusCode::OK,
@@ -545,7 +562,7 @@ async fn create(ctx: Ctx, actor: Actor, multipart: Multipart) -> Result<Response
             &errors,
             None,
             may_publish,
-            Some(preview),
+            preview,
         )
         .await;
     }
@@ -591,6 +608,7 @@ pub async fn insert_post(
     input: &PostInput,
     cover: Option<String>,
 ) -> Result<post_entity::Model> {
+    let body_html = render_checked(input.body.clone()).await?;
     let txn = state.db.begin().await?;
     let slug = match &input.slug {
         Some(s) => s.clone(),
@@ -609,7 +627,7 @@ pub async fn insert_post(
         slug: Set(slug),
         description: Set(input.description.clone()),
         body: Set(input.body.clone()),
-        body_html: Set(render_markdown(&input.body)),
+        body_html: Set(body_html),
         cover: Set(cover),
         status: Set(input.status.to_string()),
         published_at: Set((input.status == PUBLISHED).then_some(now)),
@@ -701,7 +719,7 @@ async fn update(
     let clean = validate(&form, may_publish || post.status == PUBLISHED, &mut errors);
     let editing = Some((post.slug.as_str(), post.cover.as_deref()));
     if form.action == "preview" {
-        let preview = render_markdown(&form.body);
+        let preview = preview_html(&form.body, &mut errors).await?;
         return render_form(
             &ctx,
             StatusCode::OK,
@@ -709,7 +727,7 @@ async fn update(
             &errors,
             editing,
             may_publish,
-            Some(preview),
+            preview,
         )
         .await;
     }
@@ -746,13 +764,14 @@ async fn update(
         (None, false) => old_cover.clone(),
     };
     let result = async {
+        let body_html = render_checked(clean.body.clone()).await?;
         let txn = db.begin().await?;
         let mut active = post.clone().into_active_model();
         let now = Utc::now();
         active.title = Set(clean.title.clone());
         active.slug = Set(clean.slug.clone().unwrap_or_else(|| post.slug.clone()));
         active.description = Set(clean.description.clone());
-        active.body_html = Set(render_markdown(&clean.body));
+        active.body_html = Set(body_html);
         active.body = Set(clean.body.clone());
         active.cover = Set(cover_after.clone());
         active.status = Set(clean.status.to_string());
@@ -801,7 +820,8 @@ async fn preview(actor: Actor, axum::Json(req): axum::Json<PreviewRequest>) -> R
             format!("is too long (maximum is {} characters)", super::BODY_MAX),
         ));
     }
-    Ok(axum::Json(serde_json::json!({ "html": render_markdown(&req.body) })).into_response())
+    let html = render_checked(req.body).await?;
+    Ok(axum::Json(serde_json::json!({ "html": html })).into_response())
 }
 
 async fn delete_confirm(ctx: Ctx, actor: Actor, Path(slug): Path<String>) -> Result<Response> {

@@ -6,7 +6,10 @@
 //! transformer under many concurrent single-text callers with and without micro-batching.
 //!
 //! `trellis bench writes`: see [`writes`].
+//!
+//! `trellis bench images` / `trellis bench markdown`: time and peak memory of hostile uploads and bodies.
 
+mod bombs;
 mod writes;
 
 use std::process::ExitCode;
@@ -37,6 +40,10 @@ enum Target {
     Sentiment(SentimentArgs),
     /// Write throughput and latency at 1 to 64 concurrent writers, here or against a running server.
     Writes(writes::Args),
+    /// Time and peak memory of image uploads built to be expensive (each case in a child process).
+    Images(bombs::ImagesArgs),
+    /// Time of each rendering phase for Markdown bodies built to be expensive.
+    Markdown(bombs::MarkdownArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -73,6 +80,8 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || sentiment(&settings, a)).await??;
             Ok(ExitCode::SUCCESS)
         }
+        Target::Images(a) => bombs::images(settings, a).await,
+        Target::Markdown(a) => bombs::markdown(a).await,
     }
 }
 
