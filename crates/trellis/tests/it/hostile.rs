@@ -446,7 +446,7 @@ async fn quotas_hold_under_concurrent_requests(app: TestApp) {
     let (status, body) = app
         .api(Method::POST, "/api/sentiment/datasets", Some(&token), None)
         .await;
-    assert!(status >= 400 && status < 500, "{status} {body}");
+    assert!((400..500).contains(&status), "{status} {body}");
 
     // Two training jobs race for the one model allowed; then the active-job limit holds.
     let trains = at_once(6, |i| {
