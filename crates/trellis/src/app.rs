@@ -1,6 +1,7 @@
 //! Building the application: database, state, every app's routes and the shared layers, bound to a port.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -26,11 +27,12 @@ use crate::http::{
     assets, auth, csrf, middleware, templates::Templates, throttle, throttle::Throttles,
 };
 use crate::mail::Mailer;
+use crate::registry::{AppConfig, Registry};
 use crate::state::{AppState, Inner};
 use crate::storage::Storage;
 use crate::{accounts, blog, db, site, todo};
 
-pub const SESSION_COOKIE: &str = "trellis_session";
+pub use crate::http::session_store::SESSION_COOKIE;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// How start-up treats the database.
@@ -110,16 +112,35 @@ impl Application {
     }
 }
 
+/// The installed apps, in order (Django's `INSTALLED_APPS`): every URL, API operation, job kind,
+/// permission and admin registration comes from this list.
+pub fn installed_apps() -> Vec<AppConfig> {
+    vec![
+        accounts::app(),
+        crate::jobs::app(),
+        blog::app(),
+        todo::app(),
+        crate::tracker::app(),
+        crate::sentiment::app(),
+    ]
+}
+
 /// Everything but HTTP: the database (migrated as [`prepare_database`] allows), settings, templates, mail,
 /// storage, throttles and the session store. `trellis worker` runs jobs on this alone.
 pub async fn build_state(
     settings: Settings,
     opts: StartOptions,
 ) -> anyhow::Result<(AppState, Store)> {
-    let (db, queries) = prepare_database(&settings, opts).await?;
+    let registry = Arc::new(Registry::new(installed_apps()));
+    let (db, queries) = prepare_database(&settings, opts, &registry).await?;
     let secret_key = settings.resolve_secret_key()?;
     let assets = assets::Assets::new();
-    let templates = Templates::new(settings.templates_dir.clone(), &assets)?;
+    let templates = Templates::new(
+        settings.templates_dir.clone(),
+        &assets,
+        registry.templates().collect(),
+        registry.nav(),
+    )?;
     let mailer = Mailer::from_settings(&settings)?;
     let storage = Storage::local(settings.media_dir());
     let redis = match &settings.redis_url {
@@ -131,7 +152,12 @@ pub async fn build_state(
         Some(conn) => Store::Redis(RedisStore::new(conn)),
         None => Store::Db(DbStore::new(db.clone())),
     };
-    let sentiment_builtins = crate::sentiment::Builtins::load(&settings);
+    let mut extensions = axum::http::Extensions::new();
+    for app in &registry.apps {
+        if let Some(init) = app.init {
+            init(&settings, &mut extensions);
+        }
+    }
     let state = AppState::new(Inner {
         db,
         settings,
@@ -143,8 +169,8 @@ pub async fn build_state(
         throttles,
         queries,
         jobs: crate::jobs::Queue::new(),
-        sentiment_models: Default::default(),
-        sentiment_builtins,
+        registry,
+        extensions,
     });
     Ok((state, session_store))
 }
@@ -186,14 +212,12 @@ pub fn router(state: AppState, session_store: Store) -> Router {
         })
         .on_response(DefaultOnResponse::new().level(Level::INFO));
 
-    Router::new()
-        .merge(site::router())
-        .merge(accounts::router())
-        .merge(blog::router())
-        .merge(crate::tracker::router())
-        .merge(crate::sentiment::router())
-        .merge(todo::router())
-        .merge(crate::http::openapi::router())
+    let mut pages = Router::new().merge(site::router());
+    for app in &state.registry.apps {
+        pages = pages.merge((app.pages)());
+    }
+    pages
+        .merge(crate::http::openapi::router(&state.registry))
         .route("/static/{file}", get(assets::serve))
         .fallback(site::not_found)
         .layer(
@@ -243,6 +267,7 @@ pub fn router(state: AppState, session_store: Store) -> Router {
 pub async fn prepare_database(
     settings: &Settings,
     opts: StartOptions,
+    registry: &Registry,
 ) -> anyhow::Result<(db::Db, db::QueryCounter)> {
     let url = settings.database_url();
     let (conn, counter) = db::connect(&url, settings.database_max_connections).await?;
@@ -263,6 +288,9 @@ pub async fn prepare_database(
             );
         }
     }
+    accounts::models::ensure_permissions(&conn, &registry.permissions())
+        .await
+        .context("creating the installed apps' permissions")?;
     Ok((conn, counter))
 }
 

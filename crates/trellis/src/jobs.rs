@@ -7,9 +7,9 @@
 //! lost, and never run by two workers at once, because every write a worker makes is conditional on still
 //! holding the job. On a graceful shutdown a worker hands its job back at the next checkpoint.
 //!
-//! Handlers are looked up by `kind` in [`handler`]; they report progress through [`JobCtx::checkpoint`] and
-//! should write partial results in the same transaction as their progress, so a resumed job continues where
-//! the last checkpoint left off.
+//! Handlers are looked up by `kind` among the installed apps' job kinds (`AppConfig::jobs`); they report
+//! progress through [`JobCtx::checkpoint`] and should write partial results in the same transaction as
+//! their progress, so a resumed job continues where the last checkpoint left off.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -333,17 +333,6 @@ impl JobCtx {
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
 pub type Handler = fn(JobCtx) -> HandlerFuture;
 
-/// Every kind of job Trellis runs, in one place like the router.
-pub fn handler(kind: &str) -> Option<Handler> {
-    match kind {
-        crate::sentiment::work::ANALYZE => {
-            Some(|ctx| Box::pin(crate::sentiment::work::analyze(ctx)))
-        }
-        crate::sentiment::work::TRAIN => Some(|ctx| Box::pin(crate::sentiment::work::train(ctx))),
-        _ => None,
-    }
-}
-
 /// Runs `count` workers until `shutdown` turns true, then waits for them to hand back their jobs.
 pub async fn run_workers(state: AppState, count: u32, shutdown: watch::Receiver<bool>) {
     if count == 0 {
@@ -424,7 +413,7 @@ async fn run_one(state: &AppState, worker: &str, job: Claimed, shutdown: watch::
     let kind = job.kind.clone();
     let attempts = job.attempts;
     let max_attempts = job.max_attempts;
-    let outcome = match handler(&kind) {
+    let outcome = match state.registry.job_handler(&kind) {
         None => Err(JobError::Failed(format!("unknown job kind `{kind}`"))),
         Some(h) => {
             let ctx = JobCtx {
@@ -549,4 +538,151 @@ pub async fn find_owned(
         .filter(job::Column::OwnerId.eq(owner_id))
         .one(db)
         .await
+}
+
+// ---------------------------------------------------------------- declaration
+
+/// The queue as an installed app of its own (like Django's `sessions`): its table in the admin, with
+/// retry and cancel actions, and in fixtures. It has no pages or API; apps show their own jobs.
+pub fn app() -> crate::registry::AppConfig {
+    use crate::registry::{Action, Admin, AppConfig, Field, Kind, Model};
+    const STATUSES: &[(&str, &str)] = &[
+        ("queued", "Queued"),
+        ("running", "Running"),
+        ("succeeded", "Succeeded"),
+        ("failed", "Failed"),
+        ("cancelled", "Cancelled"),
+    ];
+    fn models() -> Vec<Model> {
+        vec![Model {
+            app: "jobs",
+            name: "job",
+            verbose_name: "job",
+            verbose_name_plural: "jobs",
+            table: "jobs",
+            pk: &["id"],
+            fields: vec![
+                Field::new("id", "ID", Kind::Id).read_only(),
+                Field::new("kind", "Kind", Kind::Text { max: 64 }).read_only(),
+                Field::new(
+                    "owner_id",
+                    "Owner",
+                    Kind::ForeignKey {
+                        to: "accounts.user",
+                    },
+                )
+                .optional()
+                .read_only(),
+                Field::new("status", "Status", Kind::Choice(STATUSES)).read_only(),
+                Field::new("payload", "Payload", Kind::Json).read_only(),
+                Field::new("result", "Result", Kind::Json)
+                    .optional()
+                    .read_only(),
+                Field::new("error", "Error", Kind::LongText { max: usize::MAX })
+                    .optional()
+                    .read_only(),
+                Field::new(
+                    "progress",
+                    "Progress (%)",
+                    Kind::Integer { min: 0, max: 100 },
+                )
+                .read_only(),
+                Field::new("attempts", "Attempts", Kind::Integer { min: 0, max: 1000 }).read_only(),
+                Field::new(
+                    "max_attempts",
+                    "Most attempts",
+                    Kind::Integer { min: 1, max: 1000 },
+                ),
+                Field::new("cancel_requested", "Cancel requested", Kind::Bool).read_only(),
+                Field::new("worker", "Worker", Kind::Text { max: 64 })
+                    .optional()
+                    .read_only(),
+                Field::new(
+                    "lease_expires_ms",
+                    "Lease expires (ms)",
+                    Kind::Integer {
+                        min: 0,
+                        max: i64::MAX,
+                    },
+                )
+                .optional()
+                .read_only(),
+                Field::new("created_at", "Queued at", Kind::DateTime).read_only(),
+                Field::new("started_at", "Started", Kind::DateTime)
+                    .optional()
+                    .read_only(),
+                Field::new("finished_at", "Finished", Kind::DateTime)
+                    .optional()
+                    .read_only(),
+            ],
+            display: "kind",
+            ordering: &["-id"],
+            admin: Some(Admin {
+                list_display: &["id", "kind", "owner_id", "status", "progress", "created_at"],
+                search: &["kind", "error"],
+                filters: &["status", "kind", "created_at"],
+                actions: vec![
+                    Action {
+                        name: "retry",
+                        label: "Retry selected failed or cancelled jobs",
+                        permission: None,
+                        run: |state, ids| Box::pin(retry(state, ids)),
+                    },
+                    Action {
+                        name: "cancel",
+                        label: "Cancel selected jobs",
+                        permission: None,
+                        run: |state, ids| Box::pin(cancel(state, ids)),
+                    },
+                ],
+                no_add: true,
+                ..Admin::default()
+            }),
+            clean: None,
+        }]
+    }
+    AppConfig {
+        label: "jobs",
+        name: "Jobs",
+        pages: axum::Router::new,
+        api: None,
+        api_tags: &[],
+        jobs: &[],
+        nav: None,
+        permissions: &[],
+        templates: &[],
+        sessionless_templates: &[],
+        models,
+        init: None,
+    }
+}
+
+/// Queues failed or cancelled jobs again, with their attempts reset; answers how many.
+async fn retry(state: &AppState, ids: &[i64]) -> Result<u64, crate::error::AppError> {
+    let mut n = 0;
+    for id in ids {
+        let res = state
+            .db
+            .execute_raw(stmt(
+                &state.db,
+                "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, cancel_requested = FALSE, \
+                 worker = NULL, lease_expires_ms = NULL, finished_at = NULL \
+                 WHERE id = $1 AND status IN ('failed', 'cancelled')",
+                vec![(*id).into()],
+            ))
+            .await?;
+        n += res.rows_affected();
+    }
+    if n > 0 {
+        wake(state);
+    }
+    Ok(n)
+}
+
+async fn cancel(state: &AppState, ids: &[i64]) -> Result<u64, crate::error::AppError> {
+    let mut n = 0;
+    for id in ids {
+        n += u64::from(request_cancel(&state.db, *id).await?);
+    }
+    Ok(n)
 }

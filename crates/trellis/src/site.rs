@@ -21,47 +21,9 @@ pub fn router() -> Router<AppState> {
         .route("/media/{*key}", get(media))
 }
 
-/// The applications Trellis serves, shown on the home page and in navigation.
-pub struct AppLink {
-    pub name: &'static str,
-    pub href: &'static str,
-    pub summary: &'static str,
-}
-
-pub const APPS: &[AppLink] = &[
-    AppLink {
-        name: "Blog",
-        href: "/blog/",
-        summary: "Write and publish illustrated posts; read and comment.",
-    },
-    AppLink {
-        name: "To-do",
-        href: "/todos",
-        summary: "Your tasks, with priorities, due dates and filters.",
-    },
-    AppLink {
-        name: "Shop",
-        href: "/shop/",
-        summary: "A catalogue, a cart and orders.",
-    },
-    AppLink {
-        name: "Sentiment",
-        href: "/sentiment/",
-        summary: "Analyse the sentiment of text; train on your data.",
-    },
-    AppLink {
-        name: "Tracker",
-        href: "/tracker/",
-        summary: "Import a learning roadmap and track progress day by day.",
-    },
-];
-
+/// The home page: a card per installed app (the `nav` every template sees).
 async fn home(ctx: Ctx) -> Result<Response> {
-    let apps: Vec<_> = APPS
-        .iter()
-        .map(|a| context! { name => a.name, href => a.href, summary => a.summary })
-        .collect();
-    ctx.render("home.html", context! { apps => apps }).await
+    ctx.render("home.html", context! {}).await
 }
 
 /// Plain text, no database, no session: a ceiling for benchmarks and a trivial load-balancer check.

@@ -25,13 +25,22 @@ pub struct Inner {
     pub throttles: Throttles,
     pub queries: QueryCounter,
     pub jobs: crate::jobs::Queue,
-    pub sentiment_models: crate::sentiment::ModelCache,
-    pub sentiment_builtins: crate::sentiment::Builtins,
+    /// The installed apps.
+    pub registry: Arc<crate::registry::Registry>,
+    /// Each app's own shared state, by type (see `AppConfig::init`).
+    pub extensions: axum::http::Extensions,
 }
 
 impl AppState {
     pub fn new(inner: Inner) -> Self {
         AppState(Arc::new(inner))
+    }
+
+    /// An app's shared state, put there by its `init`.
+    pub fn ext<T: Send + Sync + Clone + 'static>(&self) -> &T {
+        self.extensions
+            .get::<T>()
+            .expect("the app that owns this state is installed and initialized")
     }
 }
 

@@ -75,6 +75,42 @@ pub async fn list(
     .await
 }
 
+/// The active user a personal token belongs to, if it is one. Stamps the token's last use.
+pub async fn user_for(
+    db: &crate::db::Db,
+    token: &str,
+) -> Result<Option<super::models::User>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        token_id: i64,
+        user_id: i64,
+        last_used_at: Option<DateTime<Utc>>,
+    }
+    let row = Row::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT id AS token_id, user_id, last_used_at FROM api_tokens WHERE token_hash = $1",
+        [token_hash(token).into()],
+    ))
+    .one(db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let user = super::models::find_by_id(db, row.user_id).await?;
+    // "Last used" to the minute is enough; not writing on every request keeps reads cheap.
+    let now = Utc::now();
+    if row
+        .last_used_at
+        .is_none_or(|t| now - t > chrono::Duration::minutes(1))
+    {
+        db.execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
+            [now.into(), row.token_id.into()],
+        ))
+        .await?;
+    }
+    Ok(user.filter(|u| u.is_active))
+}
+
 /// Revokes every token of the user; how many there were.
 pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, DbErr> {
     let res = db

@@ -1,6 +1,7 @@
 //! Accounts: users, groups and permissions, sessions, registration, password management and profiles.
 //! The rules here (username and email shape, password validators) are the same for pages, API and CLI.
 
+pub mod admin;
 pub mod api;
 pub mod api_tokens;
 pub mod models;
@@ -16,6 +17,40 @@ use models::{NewUser, User};
 
 pub fn router() -> Router<AppState> {
     pages::router()
+}
+
+/// The accounts app: users, groups, permissions, sessions and API tokens (Django's `auth`).
+pub fn app() -> crate::registry::AppConfig {
+    crate::registry::AppConfig {
+        label: "accounts",
+        name: "Accounts",
+        pages: router,
+        api: Some(api::router),
+        api_tags: &[
+            ("users", "Registration, login and the current user"),
+            ("profiles", "Public profiles and follows"),
+            ("tokens", "Personal API tokens"),
+        ],
+        jobs: &[],
+        nav: None,
+        permissions: &[],
+        templates: crate::embedded_templates![
+            "accounts/register.html",
+            "accounts/login.html",
+            "accounts/logged_out.html",
+            "accounts/password_change.html",
+            "accounts/password_reset.html",
+            "accounts/password_reset_done.html",
+            "accounts/password_reset_confirm.html",
+            "accounts/password_reset_email.txt",
+            "accounts/profile.html",
+            "accounts/profile_edit.html",
+            "accounts/tokens.html",
+        ],
+        sessionless_templates: &[],
+        models: admin::models,
+        init: None,
+    }
 }
 
 pub const USERNAME_MAX: usize = 150;
@@ -61,6 +96,43 @@ pub fn parse_email(raw: &str) -> Result<String, String> {
         addr.user(),
         addr.domain().to_ascii_lowercase()
     ))
+}
+
+const AVATAR_SIDE: u32 = 256;
+const AVATAR_THUMB_SIDE: u32 = 64;
+
+/// Decodes and re-encodes an uploaded avatar off the async threads: the square picture and its
+/// thumbnail as PNG, or why the file was refused.
+pub async fn process_avatar(
+    state: &AppState,
+    bytes: Vec<u8>,
+) -> Result<Result<(Vec<u8>, Vec<u8>), String>, crate::error::AppError> {
+    let max = state.settings.max_image_bytes;
+    let out = crate::images::process(move || {
+        crate::images::decode(&bytes, max).map(|img| {
+            (
+                crate::images::square_png(&img, AVATAR_SIDE),
+                crate::images::square_png(&img, AVATAR_THUMB_SIDE),
+            )
+        })
+    })
+    .await
+    .map_err(|e| crate::error::AppError::Internal(e.into()))?;
+    Ok(out.map_err(|crate::images::Rejected(m)| m))
+}
+
+/// Stores a processed avatar and its thumbnail under a new key; nothing is left behind on failure.
+pub async fn store_avatar(
+    storage: &crate::storage::Storage,
+    (full, thumb): (Vec<u8>, Vec<u8>),
+) -> Result<String, crate::error::AppError> {
+    let key = format!("avatars/{}.png", uuid::Uuid::new_v4().simple());
+    storage.put(&key, &full).await?;
+    if let Err(e) = storage.put(&thumb_key(&key), &thumb).await {
+        let _ = storage.delete(&key).await;
+        return Err(e.into());
+    }
+    Ok(key)
 }
 
 /// The storage key of an avatar's thumbnail.

@@ -389,3 +389,43 @@ pub async fn unfollow(
     .await?;
     Ok(())
 }
+
+/// Creates the permissions that do not exist yet (codename, description), as Django does after
+/// migrating; existing ones are left as they are. Answers how many were created.
+pub async fn ensure_permissions(
+    db: &crate::db::Db,
+    permissions: &[(String, String)],
+) -> Result<u64, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Code {
+        codename: String,
+    }
+    let backend = db.get_database_backend();
+    let existing: BTreeSet<String> = Code::find_by_statement(Statement::from_string(
+        backend,
+        "SELECT codename FROM auth_permissions",
+    ))
+    .all(db)
+    .await?
+    .into_iter()
+    .map(|c| c.codename)
+    .collect();
+    let insert = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "INSERT INTO auth_permissions (codename, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        }
+        _ => "INSERT OR IGNORE INTO auth_permissions (codename, name) VALUES ($1, $2)",
+    };
+    let mut created = 0;
+    for (code, name) in permissions.iter().filter(|(c, _)| !existing.contains(c)) {
+        created += db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                insert,
+                [code.clone().into(), name.clone().into()],
+            ))
+            .await?
+            .rows_affected();
+    }
+    Ok(created)
+}

@@ -15,7 +15,6 @@ use crate::error::{AppError, FieldErrors, Result};
 use crate::http::ClientIp;
 use crate::http::auth::{self, RequireUser, safe_next};
 use crate::http::templates::Ctx;
-use crate::images;
 use crate::state::AppState;
 use crate::storage::Storage;
 
@@ -515,8 +514,6 @@ async fn profile_edit_form(ctx: Ctx, RequireUser(user): RequireUser) -> Result<R
 
 const DISPLAY_NAME_MAX: usize = 150;
 const BIO_MAX: usize = 2000;
-const AVATAR_SIDE: u32 = 256;
-const THUMB_SIDE: u32 = 64;
 
 async fn profile_edit(
     ctx: Ctx,
@@ -561,26 +558,13 @@ async fn profile_edit(
     }
     // Decode and re-encode off the async runtime; a bad image stores nothing.
     let processed = match upload {
-        Some(bytes) => {
-            let max = ctx.state.settings.max_image_bytes;
-            let result = images::process(move || {
-                images::decode(&bytes, max).map(|img| {
-                    (
-                        images::square_png(&img, AVATAR_SIDE),
-                        images::square_png(&img, THUMB_SIDE),
-                    )
-                })
-            })
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-            match result {
-                Ok(pair) => Some(pair),
-                Err(images::Rejected(msg)) => {
-                    errors.add("avatar", msg);
-                    None
-                }
+        Some(bytes) => match super::process_avatar(&ctx.state, bytes).await? {
+            Ok(pair) => Some(pair),
+            Err(msg) => {
+                errors.add("avatar", msg);
+                None
             }
-        }
+        },
         None => None,
     };
     if !errors.is_empty() {
@@ -597,15 +581,7 @@ async fn profile_edit(
 
     let storage = &ctx.state.storage;
     let new_key = match processed {
-        Some((full, thumb)) => {
-            let key = format!("avatars/{}.png", uuid::Uuid::new_v4().simple());
-            storage.put(&key, &full).await?;
-            if let Err(e) = storage.put(&super::thumb_key(&key), &thumb).await {
-                let _ = storage.delete(&key).await;
-                return Err(e.into());
-            }
-            Some(key)
-        }
+        Some(pair) => Some(super::store_avatar(storage, pair).await?),
         None => None,
     };
     let old_key = user.avatar.clone();

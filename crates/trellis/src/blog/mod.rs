@@ -3,6 +3,7 @@
 //! Roles (groups created by migration): `authors` write and publish their own posts; `editors` may edit,
 //! publish, unpublish and delete any post and any comment. Staff and superusers may do everything.
 
+pub mod admin;
 pub mod api;
 mod markdown;
 pub mod models;
@@ -22,6 +23,44 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     pages::router()
+}
+
+/// The blog: Markdown posts with covers, tags and comments, its pages and the RealWorld API.
+pub fn app() -> crate::registry::AppConfig {
+    crate::registry::AppConfig {
+        label: "blog",
+        name: "Blog",
+        pages: router,
+        api: Some(api::router),
+        api_tags: &[
+            ("articles", "Published blog posts"),
+            ("comments", "Comments on articles"),
+            ("tags", "Tags in use"),
+        ],
+        jobs: &[],
+        nav: Some(crate::registry::NavEntry {
+            label: "Blog",
+            href: "/blog/",
+            summary: "Write and publish illustrated posts; read and comment.",
+        }),
+        permissions: &[
+            ("blog.publish_post", "Can publish own post"),
+            (
+                "blog.moderate_post",
+                "Can edit, publish, unpublish and delete any post",
+            ),
+        ],
+        templates: crate::embedded_templates![
+            "blog/list.html",
+            "blog/detail.html",
+            "blog/form.html",
+            "blog/confirm_delete.html",
+        ],
+        // Anonymous readers get no session (and so no token): crawlers must not fill the session store.
+        sessionless_templates: &["blog/list.html", "blog/detail.html"],
+        models: admin::models,
+        init: None,
+    }
 }
 
 pub use markdown::{

@@ -412,7 +412,7 @@ fn validate(form: &PostForm, may_publish: bool, errors: &mut FieldErrors) -> Opt
 }
 
 /// Decodes and re-encodes a cover off the async runtime: (display, thumbnail) JPEGs.
-async fn process_cover(
+pub(crate) async fn process_cover(
     state: &AppState,
     bytes: Vec<u8>,
 ) -> Result<std::result::Result<(Vec<u8>, Vec<u8>), String>> {
@@ -456,7 +456,7 @@ async fn check_slug_and_cover(
     }
 }
 
-async fn store_cover(storage: &Storage, pair: (Vec<u8>, Vec<u8>)) -> Result<String> {
+pub(crate) async fn store_cover(storage: &Storage, pair: (Vec<u8>, Vec<u8>)) -> Result<String> {
     let key = format!("covers/{}.jpg", uuid::Uuid::new_v4().simple());
     storage.put(&key, &pair.0).await?;
     if let Err(e) = storage.put(&cover_thumb_key(&key), &pair.1).await {

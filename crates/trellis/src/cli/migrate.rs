@@ -29,6 +29,12 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
                     println!("Applied {name}");
                 }
             }
+            let registry = crate::registry::Registry::new(crate::app::installed_apps());
+            let created =
+                crate::accounts::models::ensure_permissions(&db, &registry.permissions()).await?;
+            if created > 0 {
+                println!("Created {created} permission(s)");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Action::Status => {

@@ -22,7 +22,8 @@ pub struct Args {
 
 /// Prints the OpenAPI 3.1 document that `/api/openapi.json` serves, or a Postman collection made from it.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let doc = crate::http::openapi::document();
+    let registry = crate::registry::Registry::new(crate::app::installed_apps());
+    let doc = crate::http::openapi::document(&registry);
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&doc)?,
         Format::Postman => {

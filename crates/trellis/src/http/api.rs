@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -85,7 +84,7 @@ pub async fn authenticate(state: &AppState, cred: &str) -> Result<Option<User>, 
         if rest.len() < 20 {
             return Ok(None);
         }
-        return personal_token_user(state, cred).await;
+        return Ok(crate::accounts::api_tokens::user_for(&state.db, cred).await?);
     }
     // A few seconds of leeway for clocks that disagree slightly.
     let Some(claims) = super::jwt::decode::<Claims>(
@@ -103,39 +102,6 @@ pub async fn authenticate(state: &AppState, cred: &str) -> Result<Option<User>, 
     Ok(user.filter(|u| {
         u.is_active && claims.ver == password_version(state.secret_key.expose(), &u.password_hash)
     }))
-}
-
-async fn personal_token_user(state: &AppState, token: &str) -> Result<Option<User>, AppError> {
-    #[derive(FromQueryResult)]
-    struct Row {
-        token_id: i64,
-        user_id: i64,
-        last_used_at: Option<DateTime<Utc>>,
-    }
-    let db = &state.db;
-    let row = Row::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "SELECT id AS token_id, user_id, last_used_at FROM api_tokens WHERE token_hash = $1",
-        [token_hash(token).into()],
-    ))
-    .one(db)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let user = models::find_by_id(db, row.user_id).await?;
-    // "Last used" to the minute is enough; not writing on every request keeps reads cheap.
-    let now = Utc::now();
-    if row
-        .last_used_at
-        .is_none_or(|t| now - t > chrono::Duration::minutes(1))
-    {
-        db.execute_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
-            [now.into(), row.token_id.into()],
-        ))
-        .await?;
-    }
-    Ok(user.filter(|u| u.is_active))
 }
 
 // ---------------------------------------------------------------- JSON bodies

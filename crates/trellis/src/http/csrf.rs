@@ -58,8 +58,10 @@ fn has_session_cookie(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| {
-            v.split(';')
-                .any(|c| c.trim_start().starts_with(crate::app::SESSION_COOKIE))
+            v.split(';').any(|c| {
+                c.trim_start()
+                    .starts_with(super::session_store::SESSION_COOKIE)
+            })
         })
 }
 

@@ -11,8 +11,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::registry::Registry;
 use crate::state::AppState;
-use crate::{accounts, blog, todo};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,17 +24,7 @@ use crate::{accounts, blog, todo};
     ),
     modifiers(&TokenAuth),
     components(schemas(ErrorBody)),
-    tags(
-        (name = "users", description = "Registration, login and the current user"),
-        (name = "profiles", description = "Public profiles and follows"),
-        (name = "articles", description = "Published blog posts"),
-        (name = "comments", description = "Comments on articles"),
-        (name = "tags", description = "Tags in use"),
-        (name = "tokens", description = "Personal API tokens"),
-        (name = "roadmaps", description = "Roadmap tracker: imported roadmaps and progress"),
-        (name = "sentiment", description = "Sentiment analysis"),
-        (name = "todos", description = "The caller's own tasks: filters, ordering, pagination"),
-    )
+    // Each app adds its tags (`AppConfig::api_tags`).
 )]
 struct ApiDoc;
 
@@ -159,26 +149,33 @@ impl Modify for CommonErrors {
     }
 }
 
-/// Every app's API under `/api`, plus the document and the docs UI.
-pub fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest(
-            "/api",
-            accounts::api::router()
-                .merge(blog::api::router())
-                .merge(crate::tracker::api_router())
-                .merge(crate::sentiment::api_router())
-                .merge(todo::api::router()),
-        )
+/// Every installed app's API under `/api`, with the document describing it.
+pub fn split(registry: &Registry) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut apis = OpenApiRouter::new();
+    for app in &registry.apps {
+        if let Some(api) = app.api {
+            apis = apis.merge(api());
+        }
+    }
+    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api", apis)
         .split_for_parts();
-    let mut api = api;
+    let tags = api.tags.get_or_insert_with(Vec::new);
+    for app in &registry.apps {
+        for (name, description) in app.api_tags {
+            let mut tag = utoipa::openapi::tag::Tag::new(*name);
+            tag.description = Some(description.to_string());
+            tags.push(tag);
+        }
+    }
     // After the routers added their operations: `modifiers(...)` would run on the paths-less document.
     CommonErrors.modify(&mut api);
     (router, api)
 }
 
-pub fn router() -> Router<AppState> {
-    let (router, api) = split();
+/// The API, its document at `/api/openapi.json` and the docs UI at `/api/docs/`.
+pub fn router(registry: &Registry) -> Router<AppState> {
+    let (router, api) = split(registry);
     // Swagger UI sets inline styles; its pages alone get a CSP that allows them.
     let docs: Router<AppState> = Router::from(SwaggerUi::new("/api/docs").url("/api/openapi.json", api)).layer(
         SetResponseHeaderLayer::overriding(
@@ -193,6 +190,6 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The document as JSON (for `trellis openapi`).
-pub fn document() -> utoipa::openapi::OpenApi {
-    split().1
+pub fn document(registry: &Registry) -> utoipa::openapi::OpenApi {
+    split(registry).1
 }

@@ -5,11 +5,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
-
-use crate::db::Db;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
+
+use crate::db::Db;
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "trellis_session";
 
 fn backend_err(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())

@@ -19,47 +19,17 @@ use crate::http::auth::CurrentUser;
 use crate::http::csrf;
 use crate::state::AppState;
 
-macro_rules! embedded {
+/// Embeds templates from `crates/trellis/templates/` as `(name, source)` pairs, for an app's declaration.
+#[macro_export]
+macro_rules! embedded_templates {
     ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../../templates/", $name)))),*]
+        &[$(($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/", $name)))),*]
     };
 }
 
-const TEMPLATES: &[(&str, &str)] = embedded![
-    "base.html",
-    "home.html",
-    "error.html",
-    "macros.html",
-    "accounts/register.html",
-    "accounts/login.html",
-    "accounts/logged_out.html",
-    "accounts/password_change.html",
-    "accounts/password_reset.html",
-    "accounts/password_reset_done.html",
-    "accounts/password_reset_confirm.html",
-    "accounts/password_reset_email.txt",
-    "accounts/profile.html",
-    "accounts/profile_edit.html",
-    "accounts/tokens.html",
-    "blog/list.html",
-    "blog/detail.html",
-    "blog/form.html",
-    "blog/confirm_delete.html",
-    "tracker/index.html",
-    "tracker/detail.html",
-    "tracker/today.html",
-    "tracker/plan.html",
-    "sentiment/_nav.html",
-    "sentiment/index.html",
-    "sentiment/datasets.html",
-    "sentiment/dataset.html",
-    "sentiment/jobs.html",
-    "sentiment/job.html",
-    "sentiment/models.html",
-    "sentiment/model.html",
-    "todo/list.html",
-    "todo/edit.html",
-];
+/// The site's own templates: the layout, the home page and the error page.
+pub const SITE_TEMPLATES: &[(&str, &str)] =
+    embedded_templates!["base.html", "home.html", "error.html", "macros.html"];
 
 #[derive(Clone)]
 pub struct Templates {
@@ -67,7 +37,16 @@ pub struct Templates {
 }
 
 impl Templates {
-    pub fn new(override_dir: Option<PathBuf>, assets: &Assets) -> anyhow::Result<Self> {
+    /// The site's templates plus `templates` (every app's), each overridable from `override_dir`.
+    pub fn new(
+        override_dir: Option<PathBuf>,
+        assets: &Assets,
+        templates: Vec<(&'static str, &'static str)>,
+        nav: Vec<crate::registry::NavEntry>,
+    ) -> anyhow::Result<Self> {
+        let mut all: Vec<(&'static str, &'static str)> = SITE_TEMPLATES.to_vec();
+        all.extend(templates);
+        let names: Vec<&'static str> = all.iter().map(|(n, _)| *n).collect();
         let mut env = Environment::new();
         env.set_loader(move |name| {
             if let Some(dir) = &override_dir {
@@ -85,7 +64,7 @@ impl Templates {
                     }
                 }
             }
-            Ok(TEMPLATES
+            Ok(all
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, s)| s.to_string()))
@@ -124,6 +103,8 @@ impl Templates {
             }
             minijinja::escape_formatter(out, state, value)
         });
+        // The installed apps, for the navigation and the home page.
+        env.add_global("nav", Value::from_serialize(&nav));
         env.add_filter("md_inline", |v: String| -> Value {
             Value::from_safe_string(md_inline(&v))
         });
@@ -133,7 +114,7 @@ impl Templates {
                 .unwrap_or(v)
         });
         // Fail at start-up, not on first request, if a built-in template does not parse.
-        for (name, _) in TEMPLATES {
+        for name in names {
             env.get_template(name)
                 .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
         }
@@ -273,7 +254,8 @@ impl Ctx {
         }
         // Anonymous readers of the blog and the home page get no session (and so no token): crawlers
         // must not fill the session store. Every other page may hold a form that needs one.
-        let read_only = name.starts_with("blog/") || name == "home.html" || name == "error.html";
+        let read_only =
+            name == "home.html" || name == "error.html" || self.state.registry.sessionless(name);
         let csrf_token = if self.user.is_some() || !read_only {
             csrf::token(&self.session).await?
         } else {

@@ -780,7 +780,7 @@ async fn delete_model(
     }
     match models::delete_model(&state.db, me.id, &name).await? {
         Some(id) => {
-            state.sentiment_models.forget(id);
+            super::shared(&state).models.forget(id);
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         None => Err(AppError::not_found("model")),

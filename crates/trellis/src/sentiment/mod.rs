@@ -3,6 +3,7 @@
 //! Built-in models: `default` (the linear model embedded in the binary) and `lexicon` (VADER); a user's
 //! trained models are selectable by name for that user only.
 
+pub mod admin;
 pub mod api;
 pub mod models;
 pub mod pages;
@@ -153,6 +154,25 @@ pub fn is_builtin(name: &str) -> bool {
     BUILTIN_NAMES.contains(&name)
 }
 
+/// The sentiment app's share of the application state.
+#[derive(Clone)]
+pub struct Shared {
+    pub models: Arc<ModelCache>,
+    pub builtins: Arc<Builtins>,
+}
+
+/// The app's shared state, loaded once per application.
+pub fn shared(state: &AppState) -> &Shared {
+    state.ext::<Shared>()
+}
+
+fn init(settings: &Settings, ext: &mut axum::http::Extensions) {
+    ext.insert(Shared {
+        models: Arc::default(),
+        builtins: Arc::new(Builtins::load(settings)),
+    });
+}
+
 /// Users' models decoded from the database, by id, so a request does not decode megabytes of weights.
 /// Per application (ids are per database); models never change after training, so an entry is never stale.
 #[derive(Default)]
@@ -192,7 +212,7 @@ pub async fn resolve(state: &AppState, owner: Option<i64>, name: Option<&str>) -
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .unwrap_or("default");
-    if let Some(entry) = state.sentiment_builtins.find(wanted) {
+    if let Some(entry) = shared(state).builtins.find(wanted) {
         return Ok(Resolved {
             name: entry.name.to_string(),
             model: entry.model.clone(),
@@ -205,7 +225,7 @@ pub async fn resolve(state: &AppState, owner: Option<i64>, name: Option<&str>) -
     let meta = models::find_model(&state.db, owner, wanted)
         .await?
         .ok_or_else(|| AppError::not_found("model"))?;
-    let model = match state.sentiment_models.get(meta.id) {
+    let model = match shared(state).models.get(meta.id) {
         Some(m) => m,
         None => {
             let bytes = models::model_weights(&state.db, meta.id)
@@ -216,7 +236,7 @@ pub async fn resolve(state: &AppState, owner: Option<i64>, name: Option<&str>) -
                 .map_err(|e| AppError::Internal(e.into()))?
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("model {}: {e}", meta.id)))?;
             let m = Arc::new(m);
-            state.sentiment_models.put(meta.id, m.clone());
+            shared(state).models.put(meta.id, m.clone());
             m
         }
     };
@@ -282,6 +302,40 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sentiment/", get(page).post(try_it))
         .merge(pages::router())
+}
+
+/// Sentiment analysis: the analyze API and page, datasets, background analysis and training jobs.
+pub fn app() -> crate::registry::AppConfig {
+    crate::registry::AppConfig {
+        label: "sentiment",
+        name: "Sentiment",
+        pages: router,
+        api: Some(api_router),
+        api_tags: &[("sentiment", "Sentiment analysis")],
+        jobs: &[
+            (work::ANALYZE, |ctx| Box::pin(work::analyze(ctx))),
+            (work::TRAIN, |ctx| Box::pin(work::train(ctx))),
+        ],
+        nav: Some(crate::registry::NavEntry {
+            label: "Sentiment",
+            href: "/sentiment/",
+            summary: "Analyse the sentiment of text; train on your data.",
+        }),
+        permissions: &[],
+        templates: crate::embedded_templates![
+            "sentiment/_nav.html",
+            "sentiment/index.html",
+            "sentiment/datasets.html",
+            "sentiment/dataset.html",
+            "sentiment/jobs.html",
+            "sentiment/job.html",
+            "sentiment/models.html",
+            "sentiment/model.html",
+        ],
+        sessionless_templates: &[],
+        models: admin::models,
+        init: Some(init),
+    }
 }
 
 pub fn api_router() -> OpenApiRouter<AppState> {
@@ -427,7 +481,8 @@ pub struct ModelsBody {
 /// Built-in models, then the user's own.
 async fn available(state: &AppState, owner: Option<i64>) -> Result<Vec<ModelBody>> {
     let mut out: Vec<ModelBody> = state
-        .sentiment_builtins
+        .ext::<Shared>()
+        .builtins
         .iter()
         .map(|e| ModelBody {
             name: e.name.into(),

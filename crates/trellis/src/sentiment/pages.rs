@@ -312,7 +312,7 @@ async fn delete_model(
 ) -> Result<Response> {
     match models::delete_model(&ctx.state.db, me.id, &name).await? {
         Some(id) => {
-            ctx.state.sentiment_models.forget(id);
+            super::shared(&ctx.state).models.forget(id);
             ctx.flash("success", format!("The model “{name}” was deleted."))
                 .await;
             Ok(Redirect::to("/sentiment/models/").into_response())

@@ -2,6 +2,7 @@
 //! as a page at `/todos` and as a DRF-style API at `/api/todos`. Nobody sees anyone else's tasks: another
 //! user's task answers 404, as a missing one does.
 
+pub mod admin;
 pub mod api;
 pub mod models;
 mod pages;
@@ -17,6 +18,31 @@ use models::{Filters, Ordering, Priority, SortField};
 
 pub fn router() -> Router<AppState> {
     pages::router()
+}
+
+/// The to-do app: each user's own tasks, as a page and a DRF-style API.
+pub fn app() -> crate::registry::AppConfig {
+    crate::registry::AppConfig {
+        label: "todo",
+        name: "To-do",
+        pages: router,
+        api: Some(api::router),
+        api_tags: &[(
+            "todos",
+            "The caller's own tasks: filters, ordering, pagination",
+        )],
+        jobs: &[],
+        nav: Some(crate::registry::NavEntry {
+            label: "To-do",
+            href: "/todos",
+            summary: "Your tasks, with priorities, due dates and filters.",
+        }),
+        permissions: &[],
+        templates: crate::embedded_templates!["todo/list.html", "todo/edit.html"],
+        sessionless_templates: &[],
+        models: admin::models,
+        init: None,
+    }
 }
 
 pub const TITLE_MAX: usize = 200;

@@ -123,7 +123,11 @@ fn status_str(progress: &HashMap<String, ProgressRow>, key: &str) -> String {
     super::status_of(progress, key).as_str().to_string()
 }
 
-fn body_of(stored: &StoredRoadmap, progress: &HashMap<String, ProgressRow>) -> Result<RoadmapBody> {
+fn body_of(
+    state: &AppState,
+    stored: &StoredRoadmap,
+    progress: &HashMap<String, ProgressRow>,
+) -> Result<RoadmapBody> {
     use trellis_roadmap::ItemKind;
     let roadmap = stored.roadmap()?;
     let (all, phase_t, week_t) = super::tallies(&roadmap, progress);
@@ -185,7 +189,10 @@ fn body_of(stored: &StoredRoadmap, progress: &HashMap<String, ProgressRow>) -> R
             .map(|i| IdeaBody {
                 title: i.title.clone(),
                 app: i.app_hint().map(str::to_string),
-                url: i.app_hint().map(|a| super::app_href(a).to_string()),
+                url: i
+                    .app_hint()
+                    .and_then(|a| super::app_href(state, a))
+                    .map(str::to_string),
             })
             .collect(),
         warnings: roadmap
@@ -265,7 +272,7 @@ async fn create(
     let progress = models::progress_of(&state.db, stored.id).await?;
     let mut resp = (
         StatusCode::CREATED,
-        axum::Json(body_of(&stored, &progress)?),
+        axum::Json(body_of(&state, &stored, &progress)?),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/roadmaps/{}", stored.id)) {
@@ -284,7 +291,7 @@ async fn detail(
 ) -> Result<Response> {
     let stored = super::pages::owned(&state, user.id, id).await?;
     let progress = models::progress_of(&state.db, id).await?;
-    Ok(axum::Json(body_of(&stored, &progress)?).into_response())
+    Ok(axum::Json(body_of(&state, &stored, &progress)?).into_response())
 }
 
 /// Delete a roadmap and its progress.

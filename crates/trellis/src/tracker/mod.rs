@@ -2,6 +2,7 @@
 //! week, phase and roadmap, plan the days from a start date and a pace, share a read-only page, and export
 //! the roadmap back to Markdown with the tracker tables filled in.
 
+pub mod admin;
 mod api;
 pub mod models;
 mod pages;
@@ -20,6 +21,36 @@ use models::{ProgressRow, StoredRoadmap};
 
 pub fn router() -> Router<AppState> {
     pages::router()
+}
+
+/// The roadmap tracker: imported Markdown roadmaps and each learner's progress.
+pub fn app() -> crate::registry::AppConfig {
+    crate::registry::AppConfig {
+        label: "tracker",
+        name: "Tracker",
+        pages: router,
+        api: Some(api::router),
+        api_tags: &[(
+            "roadmaps",
+            "Roadmap tracker: imported roadmaps and progress",
+        )],
+        jobs: &[],
+        nav: Some(crate::registry::NavEntry {
+            label: "Tracker",
+            href: "/tracker/",
+            summary: "Import a learning roadmap and track progress day by day.",
+        }),
+        permissions: &[],
+        templates: crate::embedded_templates![
+            "tracker/index.html",
+            "tracker/detail.html",
+            "tracker/today.html",
+            "tracker/plan.html",
+        ],
+        sessionless_templates: &[],
+        models: admin::models,
+        init: None,
+    }
 }
 
 pub use api::router as api_router;
@@ -448,15 +479,10 @@ pub fn svg_bars(rows: &[(String, &Tally)]) -> String {
     svg
 }
 
-/// Where the Trellis app that implements a project idea lives.
-pub fn app_href(app: &str) -> &'static str {
-    match app {
-        "blog" => "/blog/",
-        "todo" => "/todos",
-        "shop" => "/shop/",
-        "sentiment" => "/sentiment/",
-        _ => "/",
-    }
+/// Where the installed Trellis app that implements a project idea lives; `None` when no such app is
+/// installed, so an idea never links to a page that does not exist.
+pub fn app_href(state: &AppState, app: &str) -> Option<&'static str> {
+    state.registry.app(app).and_then(|a| a.nav).map(|n| n.href)
 }
 
 /// A new unguessable share token (256 bits).

@@ -150,7 +150,11 @@ fn weeks_label(w: (u32, u32)) -> String {
 }
 
 /// The whole roadmap as template data, with statuses, tallies and the chart.
-fn roadmap_value(roadmap: &Roadmap, progress: &HashMap<String, ProgressRow>) -> Value {
+fn roadmap_value(
+    state: &AppState,
+    roadmap: &Roadmap,
+    progress: &HashMap<String, ProgressRow>,
+) -> Value {
     let (all, phase_tallies, week_tallies) = super::tallies(roadmap, progress);
     let mut chart_rows: Vec<(String, &Tally)> = Vec::new();
     let mut phases = Vec::new();
@@ -205,7 +209,7 @@ fn roadmap_value(roadmap: &Roadmap, progress: &HashMap<String, ProgressRow>) -> 
         .iter()
         .map(|idea| {
             let app = idea.app_hint();
-            let href = app.map(super::app_href);
+            let href = app.and_then(|a| super::app_href(state, a));
             context! { title => idea.title, description => idea.description, features => idea.features,
                        tech_stack => idea.tech_stack, app => app, href => href }
         })
@@ -232,7 +236,7 @@ async fn detail(ctx: Ctx, RequireUser(user): RequireUser, Path(id): Path<i64>) -
     ctx.render(
         "tracker/detail.html",
         context! {
-            id => id, name => stored.title, doc => roadmap_value(&roadmap, &progress), streak => streak,
+            id => id, name => stored.title, doc => roadmap_value(&ctx.state, &roadmap, &progress), streak => streak,
             statuses => Progress::ALL.iter().map(|p| context!{ value => p.as_str(), emoji => p.emoji() }).collect::<Vec<_>>(),
             share_url => stored.share_token.as_ref().map(|t| format!("{}/tracker/share/{t}/", ctx.state.settings.base_url())),
             planned => stored.start_date.is_some(), readonly => false,
@@ -251,7 +255,7 @@ async fn shared(ctx: Ctx, Path(token): Path<String>) -> Result<Response> {
     ctx.render(
         "tracker/detail.html",
         context! {
-            id => stored.id, name => stored.title, doc => roadmap_value(&roadmap, &progress), readonly => true,
+            id => stored.id, name => stored.title, doc => roadmap_value(&ctx.state, &roadmap, &progress), readonly => true,
             owner => owner.map(|o| o.shown_name().to_string()),
         },
     )

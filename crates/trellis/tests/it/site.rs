@@ -15,13 +15,19 @@ async fn home_page_leads_to_every_app(app: TestApp) {
     for href in [
         "/blog/",
         "/todos",
-        "/shop/",
         "/sentiment/",
         "/tracker/",
         "/accounts/login/",
     ] {
         assert!(html.contains(&format!("href=\"{href}\"")), "link to {href}");
     }
+    // Only installed apps are linked: nothing leads to a page that does not exist.
+    assert!(!html.contains("href=\"/shop/\""), "{html}");
+    let blog = app.get_text("/blog/").await;
+    assert!(
+        blog.contains("href=\"/blog/\" aria-current=\"page\""),
+        "the current app is marked in the navigation"
+    );
 }
 
 async fn health_and_readiness_probes_answer(app: TestApp) {
