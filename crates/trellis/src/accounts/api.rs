@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::models::{self, User};
+use super::profiles::{ProfileBody, image_of, profile_of};
 use super::{api_tokens, password};
 use crate::error::{AppError, FieldErrors, Result};
 use crate::http::ClientIp;
@@ -47,34 +48,9 @@ pub struct UserEnvelope {
     user: UserBody,
 }
 
-#[derive(Serialize, ToSchema, Clone)]
-pub struct ProfileBody {
-    pub username: String,
-    pub bio: Option<String>,
-    pub image: Option<String>,
-    pub following: bool,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct ProfileEnvelope {
     profile: ProfileBody,
-}
-
-/// The picture shown for a user: the URL they set through the API, else their uploaded avatar.
-pub fn image_of(
-    state: &AppState,
-    user_image_url: Option<&str>,
-    avatar: Option<&str>,
-) -> Option<String> {
-    match (user_image_url, avatar) {
-        (Some(url), _) if !url.is_empty() => Some(url.to_string()),
-        (_, Some(key)) => Some(format!(
-            "{}{}",
-            state.settings.base_url(),
-            crate::storage::Storage::url(key)
-        )),
-        _ => None,
-    }
 }
 
 fn blank_to_none(s: &str) -> Option<String> {
@@ -82,15 +58,6 @@ fn blank_to_none(s: &str) -> Option<String> {
         None
     } else {
         Some(s.to_string())
-    }
-}
-
-pub fn profile_of(state: &AppState, u: &User, following: bool) -> ProfileBody {
-    ProfileBody {
-        username: u.username.clone(),
-        bio: blank_to_none(&u.bio),
-        image: image_of(state, u.image_url.as_deref(), u.avatar.as_deref()),
-        following,
     }
 }
 

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use super::models::{self, PUBLISHED, comment, post as post_entity};
 use super::{Actor, PostInput, normalize_tags, render_checked, slugify};
-use crate::accounts::api::{ProfileBody, image_of};
+use crate::accounts::profiles::{ProfileBody, image_of};
 use crate::error::{AppError, FieldErrors, Result};
 use crate::http::api::{self, ApiJson, LimitOffset, LimitOffsetParams};
 use crate::http::auth::{MaybeUser, RequireUser};

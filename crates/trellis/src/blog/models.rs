@@ -109,19 +109,6 @@ const POST_COLUMNS: &str = "p.id, p.author_id, p.title, p.slug, p.description, p
      p.created_at, p.updated_at, u.username AS author_username, u.display_name AS author_display_name, \
      u.avatar AS author_avatar";
 
-/// `LIKE` pattern for a literal substring; `\` escapes the wildcards.
-pub fn like_pattern(text: &str) -> String {
-    let mut out = String::from("%");
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 fn filter_sql(filter: &Filter, values: &mut Vec<Value>) -> (String, &'static str) {
     let mut param = |v: Value| {
         values.push(v);
@@ -150,7 +137,7 @@ fn filter_sql(filter: &Filter, values: &mut Vec<Value>) -> (String, &'static str
             )
         }
         Filter::Search(q) => {
-            let q = param(like_pattern(q).into());
+            let q = param(crate::db::like_pattern(q).into());
             (
                 format!(
                     "p.status = '{PUBLISHED}' AND (LOWER(p.title) LIKE {q} ESCAPE '\\' \
@@ -310,13 +297,7 @@ pub async fn unique_slug(
         "SELECT slug FROM blog_posts WHERE (slug = $1 OR slug LIKE $2 ESCAPE '\\') AND id <> $3",
         [
             base.into(),
-            format!(
-                "{}-%",
-                base.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-            .into(),
+            format!("{}-%", crate::db::like_escape(base)).into(),
             except.unwrap_or(-1).into(),
         ],
     ))

@@ -290,6 +290,26 @@ pub async fn count(
     Ok(row.map(|c| c.n.max(0) as u64).unwrap_or(0))
 }
 
+/// `text` with the `LIKE` wildcards (`%`, `_`) and the escape character itself escaped by `\`, so it
+/// matches literally in a `LIKE … ESCAPE '\'` (SQLite has no default escape character, PostgreSQL's
+/// default is `\`; spelling it out keeps both the same).
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A `LIKE … ESCAPE '\'` pattern matching `text` anywhere, for a case-insensitive search against a
+/// `LOWER(column)`: the text is lowercased and escaped.
+pub fn like_pattern(text: &str) -> String {
+    format!("%{}%", like_escape(&text.to_lowercase()))
+}
+
 /// Backend-specific SQL: `PK` (auto-increment id), `TS` (timestamp with time zone) and `BLOB` (bytes)
 /// are replaced.
 pub fn ddl(backend: DatabaseBackend, sql: &str) -> String {
@@ -349,4 +369,16 @@ pub async fn check_quota(
     } else {
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_escape("50%_a\\b"), "50\\%\\_a\\\\b");
+        assert_eq!(like_pattern("Ab%"), "%ab\\%%");
+        assert_eq!(like_pattern(""), "%%");
+    }
 }

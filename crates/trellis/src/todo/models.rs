@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
 
-use crate::blog::models::like_pattern;
+use crate::db::like_pattern;
 
 pub mod task {
     use super::*;
