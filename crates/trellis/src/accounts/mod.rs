@@ -7,6 +7,7 @@ pub mod api_tokens;
 pub mod models;
 mod pages;
 pub mod password;
+pub mod perms;
 pub mod profiles;
 pub mod tokens;
 

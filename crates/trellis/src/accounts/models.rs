@@ -200,36 +200,6 @@ pub async fn touch_last_login(db: &impl ConnectionTrait, user_id: i64) -> Result
     Ok(())
 }
 
-#[derive(FromQueryResult)]
-struct Codename {
-    codename: String,
-}
-
-/// The permission codenames a user holds directly or through groups. Superusers hold all.
-pub async fn permissions_of(
-    db: &impl ConnectionTrait,
-    user: &User,
-) -> Result<BTreeSet<String>, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = if user.is_superuser {
-        "SELECT codename FROM auth_permissions WHERE $1 = $1"
-    } else {
-        "SELECT p.codename FROM auth_permissions p \
-         JOIN auth_group_permissions gp ON gp.permission_id = p.id \
-         JOIN auth_user_groups ug ON ug.group_id = gp.group_id WHERE ug.user_id = $1 \
-         UNION SELECT p.codename FROM auth_permissions p \
-         JOIN auth_user_permissions up ON up.permission_id = p.id WHERE up.user_id = $1"
-    };
-    let rows = Codename::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [user.id.into()],
-    ))
-    .all(db)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.codename).collect())
-}
-
 /// Names of the groups a user belongs to, sorted.
 pub async fn groups_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<String>, DbErr> {
     #[derive(FromQueryResult)]
@@ -245,21 +215,6 @@ pub async fn groups_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<St
     .all(db)
     .await?;
     Ok(rows.into_iter().map(|r| r.name).collect())
-}
-
-/// Whether the user holds `codename` (`app.action_model`). Inactive users hold nothing.
-pub async fn has_perm(
-    db: &impl ConnectionTrait,
-    user: &User,
-    codename: &str,
-) -> Result<bool, DbErr> {
-    if !user.is_active {
-        return Ok(false);
-    }
-    if user.is_superuser {
-        return Ok(true);
-    }
-    Ok(permissions_of(db, user).await?.contains(codename))
 }
 
 pub async fn find_group(

@@ -1,7 +1,8 @@
 //! The blog: Markdown posts with cover images, tags and comments, and the roles that govern them.
 //!
 //! Roles (groups created by migration): `authors` write and publish their own posts; `editors` may edit,
-//! publish, unpublish and delete any post and any comment. Staff and superusers may do everything.
+//! publish, unpublish and delete any post and any comment. Superusers may do everything; staff status
+//! alone grants nothing here (the rule is `accounts::perms`).
 
 pub mod admin;
 pub mod api;
@@ -17,6 +18,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use crate::accounts::models::User;
+use crate::accounts::perms;
 use crate::error::AppError;
 use crate::http::auth::CurrentUser;
 use crate::state::AppState;
@@ -97,10 +99,9 @@ impl FromRequestParts<AppState> for Actor {
 
 impl Actor {
     pub async fn load(state: &AppState, user: Option<Arc<User>>) -> Result<Actor, AppError> {
+        // A superuser holds everything without asking the database.
         let perms = match &user {
-            Some(u) if u.is_active && !u.is_superuser && !u.is_staff => {
-                crate::accounts::models::permissions_of(&state.db, u).await?
-            }
+            Some(u) if u.is_active && !u.is_superuser => perms::perms_of(&state.db, u).await?,
             _ => BTreeSet::new(),
         };
         Ok(Actor {
@@ -124,9 +125,7 @@ impl Actor {
         ];
         match &self.user {
             Some(u) if u.is_active => {
-                u.is_superuser
-                    || u.is_staff
-                    || self.perms.contains(perm)
+                perms::holds(u, &self.perms, perm)
                     || (self.open_authoring && AUTHORING.contains(&perm))
             }
             _ => false,
@@ -137,7 +136,7 @@ impl Actor {
         self.id() == Some(author_id)
     }
 
-    /// Drafts are visible only to their author and to editors (and staff).
+    /// Drafts are visible only to their author and to editors (and superusers).
     pub fn can_view(&self, status: &str, author_id: i64) -> bool {
         status == models::PUBLISHED || self.owns(author_id) || self.has("blog.moderate_post")
     }

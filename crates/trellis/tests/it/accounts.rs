@@ -1,5 +1,5 @@
 use reqwest::multipart::{Form, Part};
-use trellis::accounts::models;
+use trellis::accounts::{models, perms};
 
 use crate::helpers::{TestApp, location, png_bytes};
 
@@ -26,7 +26,7 @@ db_tests! {
     login_is_throttled_per_client_address ["throttle_login" = "3/min"];
     password_reset_is_throttled ["throttle_password_reset" = "2/hour"];
     pages_that_need_a_user_redirect_to_login;
-    permissions_come_from_groups_and_superusers_have_all;
+    permissions_follow_the_one_rule;
     deactivated_users_lose_their_sessions;
 }
 
@@ -621,13 +621,13 @@ async fn pages_that_need_a_user_redirect_to_login(app: TestApp) {
     assert_eq!(location(&resp), "/");
 }
 
-async fn permissions_come_from_groups_and_superusers_have_all(app: TestApp) {
+async fn permissions_follow_the_one_rule(app: TestApp) {
     use sea_orm::ConnectionTrait;
     let db = &app.state.db;
     app.signed_up("sam").await;
     let sam = models::find_by_username(db, "sam").await.unwrap().unwrap();
     assert!(
-        !models::has_perm(db, &sam, "accounts.view_user")
+        !perms::has_perm(db, &sam, "accounts.view_user")
             .await
             .unwrap()
     );
@@ -645,12 +645,12 @@ async fn permissions_come_from_groups_and_superusers_have_all(app: TestApp) {
     .unwrap();
     models::add_to_group(db, sam.id, editors.id).await.unwrap();
     assert!(
-        models::has_perm(db, &sam, "accounts.view_user")
+        perms::has_perm(db, &sam, "accounts.view_user")
             .await
             .unwrap()
     );
     assert!(
-        !models::has_perm(db, &sam, "accounts.delete_user")
+        !perms::has_perm(db, &sam, "accounts.delete_user")
             .await
             .unwrap()
     );
@@ -662,7 +662,7 @@ async fn permissions_come_from_groups_and_superusers_have_all(app: TestApp) {
         .await
         .unwrap();
     assert!(
-        !models::has_perm(db, &sam, "accounts.view_user")
+        !perms::has_perm(db, &sam, "accounts.view_user")
             .await
             .unwrap()
     );
@@ -680,17 +680,65 @@ async fn permissions_come_from_groups_and_superusers_have_all(app: TestApp) {
     .unwrap();
     assert!(root.is_superuser && root.is_staff);
     assert!(
-        models::has_perm(db, &root, "accounts.delete_group")
+        perms::has_perm(db, &root, "accounts.delete_group")
             .await
             .unwrap()
     );
-    assert!(
-        models::has_perm(db, &root, "anything.at_all")
-            .await
-            .unwrap()
-    );
-    let all = models::permissions_of(db, &root).await.unwrap();
+    assert!(perms::has_perm(db, &root, "anything.at_all").await.unwrap());
+    let all = perms::perms_of(db, &root).await.unwrap();
     assert!(all.contains("accounts.add_user") && all.len() >= 8);
+
+    // Staff status opens the admin site only: a staff member outside any group holds nothing.
+    db.execute_unprepared(&format!(
+        "UPDATE users SET is_staff = TRUE WHERE id = {}",
+        sam.id
+    ))
+    .await
+    .unwrap();
+    let sam = models::find_by_username(db, "sam").await.unwrap().unwrap();
+    assert!(sam.is_staff);
+    assert!(
+        !perms::has_perm(db, &sam, "accounts.view_user")
+            .await
+            .unwrap()
+    );
+    assert!(perms::perms_of(db, &sam).await.unwrap().is_empty());
+    // Their own permissions count as much as their groups'.
+    db.execute_unprepared(&format!(
+        "INSERT INTO auth_user_permissions (user_id, permission_id) \
+         SELECT {}, id FROM auth_permissions WHERE codename = 'accounts.view_user'",
+        sam.id
+    ))
+    .await
+    .unwrap();
+    assert!(
+        perms::has_perm(db, &sam, "accounts.view_user")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        perms::perms_of(db, &sam)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec!["accounts.view_user".to_string()]
+    );
+    // An inactive user holds nothing, superuser or not.
+    db.execute_unprepared(&format!(
+        "UPDATE users SET is_active = FALSE WHERE id IN ({}, {})",
+        sam.id, root.id
+    ))
+    .await
+    .unwrap();
+    for name in ["sam", "root"] {
+        let u = models::find_by_username(db, name).await.unwrap().unwrap();
+        assert!(
+            !perms::has_perm(db, &u, "accounts.view_user").await.unwrap(),
+            "{name}"
+        );
+        assert!(perms::perms_of(db, &u).await.unwrap().is_empty(), "{name}");
+    }
 }
 
 async fn deactivated_users_lose_their_sessions(app: TestApp) {

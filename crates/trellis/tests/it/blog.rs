@@ -53,7 +53,10 @@ struct Cast {
     author: TestApp,
     other_author: TestApp,
     editor: TestApp,
+    /// Staff and in the editors group: staff status alone grants no blog permission.
     staff: TestApp,
+    /// Staff and in no group: a reader as far as the blog is concerned.
+    bare_staff: TestApp,
 }
 
 async fn cast(app: &TestApp) -> Cast {
@@ -66,7 +69,8 @@ async fn cast(app: &TestApp) -> Cast {
         author: app.user("author", &["authors"], false).await,
         other_author: app.user("other", &["authors"], false).await,
         editor: app.user("editor", &["editors"], false).await,
-        staff: app.user("staffer", &[], true).await,
+        staff: app.user("staffer", &["editors"], true).await,
+        bare_staff: app.user("clerk", &[], true).await,
     }
 }
 
@@ -105,7 +109,7 @@ async fn do_post(who: &TestApp, path: &str) -> u16 {
 async fn the_role_matrix_holds_for_drafts(app: TestApp) {
     let c = cast(&app).await;
     let fresh = |n: &str| format!("Draft {n}");
-    // view draft: only its author, editors and staff; everyone else gets 404 (not 403: drafts don't leak).
+    // view draft: only its author and editors; everyone else gets 404 (not 403: drafts don't leak).
     let slug = write(&c.author, &fresh("view"), "secret plans", "draft", "").await;
     for (who, expect) in [
         (&c.anon, 404),
@@ -114,6 +118,7 @@ async fn the_role_matrix_holds_for_drafts(app: TestApp) {
         (&c.other_author, 404),
         (&c.editor, 200),
         (&c.staff, 200),
+        (&c.bare_staff, 404),
     ] {
         assert_eq!(
             who.get(&format!("/blog/{slug}/")).await.status(),
@@ -129,6 +134,7 @@ async fn the_role_matrix_holds_for_drafts(app: TestApp) {
         (&c.other_author, 200),
         (&c.editor, 200),
         (&c.staff, 200),
+        (&c.bare_staff, 403),
     ] {
         assert_eq!(
             who.get("/blog/new/").await.status(),
@@ -158,11 +164,17 @@ async fn the_role_matrix_holds_for_drafts(app: TestApp) {
         (&c.other_author, 404),
         (&c.editor, 200),
         (&c.staff, 200),
+        (&c.bare_staff, 404),
     ] {
         assert_eq!(can_edit(who, &slug).await, expect, "edit draft");
     }
     // publish
-    for (who, expect) in [(&c.anon, 403), (&c.reader, 404), (&c.other_author, 404)] {
+    for (who, expect) in [
+        (&c.anon, 403),
+        (&c.reader, 404),
+        (&c.other_author, 404),
+        (&c.bare_staff, 404),
+    ] {
         assert_eq!(
             do_post(who, &format!("/blog/{slug}/publish/")).await,
             expect,
@@ -181,7 +193,12 @@ async fn the_role_matrix_holds_for_drafts(app: TestApp) {
         assert!(p.row.published_at.is_some());
     }
     // delete
-    for (who, expect) in [(&c.anon, 403), (&c.reader, 404), (&c.other_author, 404)] {
+    for (who, expect) in [
+        (&c.anon, 403),
+        (&c.reader, 404),
+        (&c.other_author, 404),
+        (&c.bare_staff, 404),
+    ] {
         assert_eq!(
             do_post(who, &format!("/blog/{slug}/delete/")).await,
             expect,
@@ -229,7 +246,7 @@ async fn the_role_matrix_holds_for_published_posts(app: TestApp) {
         );
     }
     // Visible but not theirs: 403 pages, not redirects.
-    for who in [&c.reader, &c.other_author] {
+    for who in [&c.reader, &c.other_author, &c.bare_staff] {
         let resp = who.get(&format!("/blog/{slug}/edit/")).await;
         assert_eq!(resp.status(), 403);
         assert!(resp.text().await.unwrap().contains("permission"));
@@ -327,9 +344,10 @@ async fn comments_follow_their_rules(app: TestApp) {
     assert_eq!(do_post(&c.reader, &del(id_of("other"))).await, 403);
     assert_eq!(do_post(&c.author, &del(id_of("reader"))).await, 403);
     assert_eq!(do_post(&c.anon, &del(id_of("reader"))).await, 403);
+    assert_eq!(do_post(&c.bare_staff, &del(id_of("reader"))).await, 403);
     // One's own: allowed.
     assert_eq!(do_post(&c.reader, &del(id_of("reader"))).await, 303);
-    // Editors and staff: anyone's.
+    // Editors (staff or not): anyone's.
     assert_eq!(do_post(&c.editor, &del(id_of("other"))).await, 303);
     assert_eq!(do_post(&c.staff, &del(id_of("author"))).await, 303);
     assert!(
