@@ -199,16 +199,124 @@ impl IntoResponse for AppError {
     }
 }
 
-/// If `err` is a unique-constraint violation, which constraint (index) it names.
-pub fn unique_violation(err: &DbErr) -> Option<String> {
+/// A unique constraint and the form or API field it guards. Each database names a violated constraint
+/// its own way: PostgreSQL by the constraint's or index's name (`duplicate key value violates unique
+/// constraint "users_email_ci"`; an inline `UNIQUE` column is `<table>_<column>_key`), SQLite by the
+/// index's name only for an index on expressions (`UNIQUE constraint failed: index 'users_email_ci'`) and
+/// otherwise by its columns (`UNIQUE constraint failed: blog_posts.slug`). So a constraint is known by both.
+#[derive(Clone, Copy, Debug)]
+pub struct Unique {
+    /// The constraint's or index's name.
+    pub name: &'static str,
+    /// `table.column[, table.column]`, as SQLite lists them; "" for an index on expressions.
+    pub columns: &'static str,
+    /// The field named in the answer.
+    pub field: &'static str,
+}
+
+impl Unique {
+    /// Whether `err` is a violation of this constraint.
+    pub fn is_violated_by(&self, err: &DbErr) -> bool {
+        match violated(err) {
+            Some(Violated::Name(n)) => n == self.name,
+            Some(Violated::Columns(c)) => !self.columns.is_empty() && c == self.columns,
+            None => false,
+        }
+    }
+}
+
+/// What a unique violation's message names.
+#[derive(Debug, PartialEq, Eq)]
+enum Violated {
+    Name(String),
+    Columns(String),
+}
+
+fn violated(err: &DbErr) -> Option<Violated> {
     match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(detail)) => Some(detail),
+        Some(SqlErr::UniqueConstraintViolation(message)) => parse_violation(&message),
         _ => None,
     }
 }
+
+fn parse_violation(message: &str) -> Option<Violated> {
+    if let Some(rest) = message.split("UNIQUE constraint failed: ").nth(1) {
+        let rest = rest.trim();
+        return Some(match rest.strip_prefix("index '") {
+            Some(name) => Violated::Name(name.trim_end_matches('\'').to_string()),
+            None => Violated::Columns(rest.to_string()),
+        });
+    }
+    let name = message
+        .split("unique constraint \"")
+        .nth(1)?
+        .split('"')
+        .next()?;
+    Some(Violated::Name(name.to_string()))
+}
+
+/// The field of the first of `constraints` that `err` violates.
+pub fn unique_field(err: &DbErr, constraints: &[Unique]) -> Option<&'static str> {
+    constraints
+        .iter()
+        .find(|u| u.is_violated_by(err))
+        .map(|u| u.field)
+}
+
+/// `err` as the client's answer: a violation of one of `constraints` is a 409 naming its field ("has
+/// already been taken"), as a check before the write would have answered; anything else is unchanged.
+/// Use it on the write itself, so a race between two requests ends in the same answer.
+pub fn on_unique(err: DbErr, constraints: &[Unique]) -> AppError {
+    match unique_field(&err, constraints) {
+        Some(field) => AppError::Conflict(FieldErrors::single(field, TAKEN)),
+        None => err.into(),
+    }
+}
+
+/// The message of a taken unique value.
+pub const TAKEN: &str = "has already been taken";
 
 /// Whether `err` is a failure to reach the database rather than a bad query.
 pub fn is_connection_error(err: &DbErr) -> bool {
     matches!(err, DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
         || matches!(err, DbErr::Exec(RuntimeErr::SqlxError(_)) | DbErr::Query(RuntimeErr::SqlxError(_)) if err.to_string().contains("pool timed out"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_are_read_from_both_databases_messages() {
+        assert_eq!(
+            parse_violation("duplicate key value violates unique constraint \"users_email_ci\""),
+            Some(Violated::Name("users_email_ci".into()))
+        );
+        assert_eq!(
+            parse_violation("UNIQUE constraint failed: index 'users_email_ci'"),
+            Some(Violated::Name("users_email_ci".into()))
+        );
+        assert_eq!(
+            parse_violation(
+                "UNIQUE constraint failed: sentiment_models.owner_id, sentiment_models.name"
+            ),
+            Some(Violated::Columns(
+                "sentiment_models.owner_id, sentiment_models.name".into()
+            ))
+        );
+        assert_eq!(parse_violation("something else"), None);
+    }
+
+    #[test]
+    fn a_violation_becomes_a_conflict_on_its_field() {
+        const SLUG: Unique = Unique {
+            name: "blog_posts_slug_key",
+            columns: "blog_posts.slug",
+            field: "slug",
+        };
+        let sqlite = DbErr::Custom("x".into());
+        // `sql_err` reads only driver errors; anything else passes through untouched.
+        assert!(!SLUG.is_violated_by(&sqlite));
+        assert!(matches!(on_unique(sqlite, &[SLUG]), AppError::Db(_)));
+    }
 }

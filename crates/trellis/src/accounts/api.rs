@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::models::{self, User};
 use super::profiles::{ProfileBody, image_of, profile_of};
 use super::{api_tokens, password};
-use crate::error::{AppError, FieldErrors, Result};
+use crate::error::{AppError, FieldErrors, Result, TAKEN, on_unique};
 use crate::http::ClientIp;
 use crate::http::api::{self, ApiJson, Page, PageNumber};
 use crate::http::auth::{MaybeUser, RequireUser};
@@ -141,7 +141,7 @@ async fn register(
                 .get("username")
                 .iter()
                 .chain(errors.get("email"))
-                .any(|m| m == "has already been taken") =>
+                .any(|m| m == TAKEN) =>
         {
             Err(AppError::Conflict(errors))
         }
@@ -335,13 +335,13 @@ async fn update_user(
         && let Some(other) = models::find_by_username(&state.db, name).await?
         && other.id != user.id
     {
-        conflicts.add("username", "has already been taken");
+        conflicts.add("username", TAKEN);
     }
     if let Some(e) = &email
         && let Some(other) = models::find_by_email(&state.db, e).await?
         && other.id != user.id
     {
-        conflicts.add("email", "has already been taken");
+        conflicts.add("email", TAKEN);
     }
     if !conflicts.is_empty() {
         return Err(AppError::Conflict(conflicts));
@@ -372,19 +372,10 @@ async fn update_user(
         }
         active.image_url = Set(blank_to_none(&image));
     }
-    let saved =
-        active
-            .update(&state.db)
-            .await
-            .map_err(|e| match crate::error::unique_violation(&e) {
-                Some(d) if d.contains("email") => {
-                    AppError::Conflict(FieldErrors::single("email", "has already been taken"))
-                }
-                Some(_) => {
-                    AppError::Conflict(FieldErrors::single("username", "has already been taken"))
-                }
-                None => e.into(),
-            })?;
+    let saved = active
+        .update(&state.db)
+        .await
+        .map_err(|e| on_unique(e, &[models::USERNAME_UNIQUE, models::EMAIL_UNIQUE]))?;
     if let Some(key) = dropped_avatar {
         let _ = state.storage.delete(&key).await;
         let _ = state.storage.delete(&super::thumb_key(&key)).await;

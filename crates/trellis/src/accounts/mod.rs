@@ -219,7 +219,7 @@ pub async fn create_user(
         },
     )
     .await?;
-    Ok(created.map_err(|field| FieldErrors::single(field, "has already been taken")))
+    Ok(created.map_err(|field| FieldErrors::single(field, crate::error::TAKEN)))
 }
 
 #[cfg(test)]

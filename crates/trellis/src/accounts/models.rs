@@ -7,6 +7,8 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, FromQueryResult, Statement};
 
+use crate::error::{Unique, unique_field};
+
 pub mod user {
     use super::*;
 
@@ -125,6 +127,20 @@ pub struct NewUser<'a> {
     pub is_superuser: bool,
 }
 
+/// Usernames are unique whatever their case.
+pub const USERNAME_UNIQUE: Unique = Unique {
+    name: "users_username_ci",
+    columns: "",
+    field: "username",
+};
+
+/// Email addresses are unique whatever their case.
+pub const EMAIL_UNIQUE: Unique = Unique {
+    name: "users_email_ci",
+    columns: "",
+    field: "email",
+};
+
 /// Inserts a user. A clash on username or email comes back as the field's name.
 pub async fn create_user(
     db: &impl ConnectionTrait,
@@ -154,9 +170,8 @@ pub async fn create_user(
     };
     match active.insert(db).await {
         Ok(u) => Ok(Ok(u)),
-        Err(e) => match crate::error::unique_violation(&e) {
-            Some(detail) if detail.contains("email") => Ok(Err("email")),
-            Some(_) => Ok(Err("username")),
+        Err(e) => match unique_field(&e, &[USERNAME_UNIQUE, EMAIL_UNIQUE]) {
+            Some(field) => Ok(Err(field)),
             None => Err(e),
         },
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::models::{self, User};
 use super::{check_password, parse_email, password, tokens};
-use crate::error::{AppError, FieldErrors, Result};
+use crate::error::{AppError, FieldErrors, Result, on_unique};
 use crate::http::ClientIp;
 use crate::http::auth::{self, RequireUser, safe_next};
 use crate::http::templates::Ctx;
@@ -554,7 +554,7 @@ async fn profile_edit(
             .await?
             .is_some_and(|other| other.id != user.id)
     {
-        errors.add("email", "has already been taken");
+        errors.add("email", crate::error::TAKEN);
     }
     // Decode and re-encode off the async runtime; a bad image stores nothing.
     let processed = match upload {
@@ -604,12 +604,7 @@ async fn profile_edit(
         active
             .update(&txn)
             .await
-            .map_err(|e| match crate::error::unique_violation(&e) {
-                Some(_) => {
-                    AppError::Conflict(FieldErrors::single("email", "has already been taken"))
-                }
-                None => e.into(),
-            })?;
+            .map_err(|e| on_unique(e, &[models::EMAIL_UNIQUE]))?;
         txn.commit().await?;
         Ok::<_, AppError>(())
     }

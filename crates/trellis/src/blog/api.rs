@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use super::models::{self, PUBLISHED, comment, post as post_entity};
 use super::{Actor, PostInput, normalize_tags, render_checked, slugify};
 use crate::accounts::profiles::{ProfileBody, image_of};
-use crate::error::{AppError, FieldErrors, Result};
+use crate::error::{AppError, FieldErrors, Result, on_unique};
 use crate::http::api::{self, ApiJson, LimitOffset, LimitOffsetParams};
 use crate::http::auth::{MaybeUser, RequireUser};
 use crate::state::AppState;
@@ -529,7 +529,7 @@ async fn update_article(
     let saved = active
         .update(&txn)
         .await
-        .map_err(super::pages::slug_conflict)?;
+        .map_err(|e| on_unique(e, &[models::SLUG_UNIQUE]))?;
     if let Some(tags) = tags {
         models::set_tags(&txn, post.id, &tags).await?;
     }

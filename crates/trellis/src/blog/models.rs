@@ -105,6 +105,13 @@ pub enum Filter {
     Mine(i64),
 }
 
+/// One slug, one post.
+pub const SLUG_UNIQUE: crate::error::Unique = crate::error::Unique {
+    name: "blog_posts_slug_key",
+    columns: "blog_posts.slug",
+    field: "slug",
+};
+
 const POST_COLUMNS: &str = "p.id, p.author_id, p.title, p.slug, p.description, p.cover, p.status, p.published_at, \
      p.created_at, p.updated_at, u.username AS author_username, u.display_name AS author_display_name, \
      u.avatar AS author_avatar";

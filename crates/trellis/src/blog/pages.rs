@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::models::{self, DRAFT, Filter, PUBLISHED, PostSummary, comment, post as post_entity};
 use super::{Actor, cover_thumb_key, excerpt, normalize_tags, parse_slug, render_checked, slugify};
 use crate::accounts::models as accounts;
-use crate::error::{AppError, FieldErrors, Result};
+use crate::error::{AppError, FieldErrors, Result, on_unique};
 use crate::http::auth::RequireUser;
 use crate::http::templates::Ctx;
 use crate::images;
@@ -637,17 +637,10 @@ pub async fn insert_post(
     }
     .insert(&txn)
     .await
-    .map_err(slug_conflict)?;
+    .map_err(|e| on_unique(e, &[models::SLUG_UNIQUE]))?;
     models::set_tags(&txn, post.id, &input.tags).await?;
     txn.commit().await?;
     Ok(post)
-}
-
-pub(crate) fn slug_conflict(e: sea_orm::DbErr) -> AppError {
-    match crate::error::unique_violation(&e) {
-        Some(_) => AppError::Conflict(FieldErrors::single("slug", "has already been taken")),
-        None => e.into(),
-    }
 }
 
 /// The post behind a slug for an action the actor must be allowed: 404 if they may not even see it, 403 if
@@ -781,7 +774,10 @@ async fn update(
             active.published_at = Set(None);
         }
         active.updated_at = Set(now);
-        let saved = active.update(&txn).await.map_err(slug_conflict)?;
+        let saved = active
+            .update(&txn)
+            .await
+            .map_err(|e| on_unique(e, &[models::SLUG_UNIQUE]))?;
         models::set_tags(&txn, post.id, &clean.tags).await?;
         txn.commit().await?;
         Ok::<_, AppError>(saved)

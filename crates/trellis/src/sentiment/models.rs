@@ -195,6 +195,13 @@ impl TrainedModel {
 
 const MODEL_COLUMNS: &str = "id, owner_id, name, kind, dataset_id, job_id, report, created_at";
 
+/// A model's name is unique per owner.
+pub const MODEL_NAME_UNIQUE: crate::error::Unique = crate::error::Unique {
+    name: "sentiment_models_owner_name",
+    columns: "sentiment_models.owner_id, sentiment_models.name",
+    field: "name",
+};
+
 pub async fn list_models(
     db: &impl ConnectionTrait,
     owner_id: i64,

@@ -223,7 +223,7 @@ pub async fn train(ctx: JobCtx) -> Result<Value, JobError> {
     .await
     {
         Ok(()) => {}
-        Err(e) if crate::error::unique_violation(&e).is_some() => {
+        Err(e) if models::MODEL_NAME_UNIQUE.is_violated_by(&e) => {
             return Err(JobError::Failed(format!(
                 "you already have a model named `{name}`"
             )));
