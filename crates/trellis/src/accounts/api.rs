@@ -564,8 +564,9 @@ pub async fn new_token(
 async fn revoke_token(
     State(state): State<AppState>,
     RequireUser(me): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
+    let id = crate::db::parse_id(&id, "token")?;
     if api_tokens::revoke(&state.db, me.id, id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

@@ -694,8 +694,9 @@ async fn create_token(
 async fn revoke_token(
     ctx: Ctx,
     RequireUser(user): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
+    let id = crate::db::parse_id(&id, "token")?;
     if !super::api_tokens::revoke(&ctx.state.db, user.id, id).await? {
         return Err(AppError::not_found("token"));
     }

@@ -757,8 +757,9 @@ async fn add_comment(
 async fn delete_comment(
     State(state): State<AppState>,
     actor: Actor,
-    Path((slug, id)): Path<(String, i64)>,
+    Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response> {
+    let id = crate::db::parse_id(&id, "comment")?;
     require_user(&actor)?;
     let post = published(&state, &slug).await?;
     let c = models::find_comment(&state.db, id)

@@ -928,8 +928,9 @@ async fn add_comment(
 async fn delete_comment(
     ctx: Ctx,
     actor: Actor,
-    Path((slug, id)): Path<(String, i64)>,
+    Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response> {
+    let id = crate::db::parse_id(&id, "comment")?;
     let summary = visible_post(&ctx.state, &actor, &slug).await?;
     let c = models::find_comment(&ctx.state.db, id)
         .await?

@@ -9,13 +9,16 @@ use std::time::Duration;
 use anyhow::Context;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, ExecResult, FromQueryResult, QueryResult, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait,
+    ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, ExecResult, FromQueryResult,
+    PrimaryKeyTrait, QueryFilter, QueryResult, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
 pub use migrations::Migrator;
+
+use crate::error::AppError;
 
 /// Counts every statement run on a connection; tests pin query counts with it.
 #[derive(Clone, Default, Debug)]
@@ -371,6 +374,57 @@ pub async fn check_quota(
     })
 }
 
+// ---------------------------------------------------------------- ids and owned rows
+
+/// A row id from a URL path. Ids are whole numbers from 1 up; anything else (not a number, signed, zero,
+/// past `i64::MAX`) names no row, so it is the same 404 as an id that names none — in every app, pages
+/// and API alike — and `what` names the kind of row in the answer.
+pub fn parse_id(raw: &str, what: &str) -> Result<i64, AppError> {
+    Some(raw)
+        .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|r| r.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .ok_or_else(|| AppError::not_found(what))
+}
+
+/// The row behind a path id if `owner_column` holds `owner`, else a 404 naming `what`: another user's
+/// row is answered exactly as a missing one, so ids reveal nothing.
+pub async fn owned<E>(
+    db: &impl ConnectionTrait,
+    id: &str,
+    owner_column: E::Column,
+    owner: i64,
+    what: &str,
+) -> Result<E::Model, AppError>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+{
+    owned_where::<E>(db, id, owner_column, owner, Condition::all(), what).await
+}
+
+/// [`owned`] for rows that must also meet `condition` (a kind of job, say); one that does not is a 404 too.
+pub async fn owned_where<E>(
+    db: &impl ConnectionTrait,
+    id: &str,
+    owner_column: E::Column,
+    owner: i64,
+    condition: Condition,
+    what: &str,
+) -> Result<E::Model, AppError>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+{
+    let id = parse_id(id, what)?;
+    E::find_by_id(id)
+        .filter(owner_column.eq(owner))
+        .filter(condition)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found(what))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,5 +434,27 @@ mod tests {
         assert_eq!(like_escape("50%_a\\b"), "50\\%\\_a\\\\b");
         assert_eq!(like_pattern("Ab%"), "%ab\\%%");
         assert_eq!(like_pattern(""), "%%");
+    }
+
+    #[test]
+    fn only_positive_whole_numbers_are_ids() {
+        assert_eq!(parse_id("42", "x").unwrap(), 42);
+        assert_eq!(parse_id("9223372036854775807", "x").unwrap(), i64::MAX);
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            "1.0",
+            "abc",
+            " 1",
+            "9223372036854775808",
+        ] {
+            let err = parse_id(bad, "todo").unwrap_err();
+            assert!(
+                matches!(err, AppError::NotFound(ref w) if w == "todo"),
+                "{bad:?}"
+            );
+        }
     }
 }

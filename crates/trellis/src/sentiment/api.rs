@@ -461,11 +461,9 @@ async fn create_dataset(
 async fn get_dataset(
     State(state): State<AppState>,
     RequireUser(me): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let ds = models::find_dataset(&state.db, me.id, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("dataset"))?;
+    let ds = models::owned_dataset(&state.db, me.id, &id).await?;
     let preview = models::rows_after(&state.db, ds.id, 0, PREVIEW_ROWS)
         .await?
         .into_iter()
@@ -488,8 +486,9 @@ async fn get_dataset(
 async fn delete_dataset(
     State(state): State<AppState>,
     RequireUser(me): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
+    let id = crate::db::parse_id(&id, "dataset")?;
     if models::delete_dataset(&state.db, me.id, id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -612,11 +611,19 @@ async fn create_job(
         .into_response())
 }
 
-pub async fn owned_job(state: &AppState, me: i64, id: i64) -> Result<Job> {
-    jobs::find_owned(&state.db, id, me)
-        .await?
-        .filter(|j| j.kind == work::ANALYZE || j.kind == work::TRAIN)
-        .ok_or_else(|| AppError::not_found("job"))
+/// One of the caller's sentiment jobs behind a path id; any other job is not found.
+pub async fn owned_job(state: &AppState, me: i64, id: &str) -> Result<Job> {
+    use sea_orm::{ColumnTrait, Condition};
+    let kind = jobs::job::Column::Kind.is_in([work::ANALYZE, work::TRAIN]);
+    crate::db::owned_where::<jobs::job::Entity>(
+        &state.db,
+        id,
+        jobs::job::Column::OwnerId,
+        me,
+        Condition::all().add(kind),
+        "job",
+    )
+    .await
 }
 
 /// One of your jobs: status, progress, result.
@@ -625,9 +632,9 @@ pub async fn owned_job(state: &AppState, me: i64, id: i64) -> Result<Job> {
 async fn get_job(
     State(state): State<AppState>,
     RequireUser(me): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let job = owned_job(&state, me.id, id).await?;
+    let job = owned_job(&state, me.id, &id).await?;
     Ok(Json(job_body(&state, &job)).into_response())
 }
 
@@ -638,16 +645,16 @@ async fn get_job(
 async fn cancel_job(
     State(state): State<AppState>,
     RequireUser(me): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let job = owned_job(&state, me.id, id).await?;
+    let job = owned_job(&state, me.id, &id).await?;
     if !jobs::request_cancel(&state.db, job.id).await? {
         return Err(AppError::Conflict(FieldErrors::single(
             "status",
             format!("the job has already {}", job.status),
         )));
     }
-    let job = owned_job(&state, me.id, id).await?;
+    let job = owned_job(&state, me.id, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(job_body(&state, &job))).into_response())
 }
 
@@ -659,10 +666,10 @@ async fn cancel_job(
 async fn job_results(
     State(state): State<AppState>,
     RequireUser(me): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    let job = owned_job(&state, me.id, id).await?;
+    let job = owned_job(&state, me.id, &id).await?;
     let format = q.get("format").map(String::as_str).unwrap_or("json");
     if !matches!(format, "json" | "csv") {
         return Err(AppError::bad_request("format", "must be json or csv"));

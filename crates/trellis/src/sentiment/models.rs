@@ -120,6 +120,15 @@ pub async fn find_dataset(
         .await
 }
 
+/// The owner's dataset behind a path id, or 404 (another user's is not acknowledged to exist).
+pub async fn owned_dataset(
+    db: &impl ConnectionTrait,
+    owner_id: i64,
+    id: &str,
+) -> Result<Dataset, crate::error::AppError> {
+    crate::db::owned::<dataset::Entity>(db, id, dataset::Column::OwnerId, owner_id, "dataset").await
+}
+
 /// Deletes a dataset and (by cascade) its rows; models trained on it keep working.
 pub async fn delete_dataset(
     db: &impl ConnectionTrait,

@@ -104,25 +104,23 @@ async fn upload(ctx: Ctx, RequireUser(me): RequireUser, multipart: Multipart) ->
     }
 }
 
-async fn owned_dataset(ctx: &Ctx, owner: i64, id: i64) -> Result<models::Dataset> {
-    models::find_dataset(&ctx.state.db, owner, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("dataset"))
-}
-
-async fn dataset(ctx: Ctx, RequireUser(me): RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    render_dataset(&ctx, me.id, id, StatusCode::OK, Value::UNDEFINED, "").await
+async fn dataset(
+    ctx: Ctx,
+    RequireUser(me): RequireUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    render_dataset(&ctx, me.id, &id, StatusCode::OK, Value::UNDEFINED, "").await
 }
 
 async fn render_dataset(
     ctx: &Ctx,
     owner: i64,
-    id: i64,
+    id: &str,
     status: StatusCode,
     errors: Value,
     name: &str,
 ) -> Result<Response> {
-    let ds = owned_dataset(ctx, owner, id).await?;
+    let ds = models::owned_dataset(&ctx.state.db, owner, id).await?;
     let preview: Vec<_> = models::rows_after(&ctx.state.db, ds.id, 0, sapi::PREVIEW_ROWS)
         .await?
         .into_iter()
@@ -146,9 +144,9 @@ async fn render_dataset(
 async fn delete_dataset(
     ctx: Ctx,
     RequireUser(me): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let ds = owned_dataset(&ctx, me.id, id).await?;
+    let ds = models::owned_dataset(&ctx.state.db, me.id, &id).await?;
     models::delete_dataset(&ctx.state.db, me.id, ds.id).await?;
     ctx.flash("success", format!("“{}” was deleted.", ds.name))
         .await;
@@ -164,15 +162,15 @@ struct AnalyzeForm {
 async fn analyze(
     ctx: Ctx,
     RequireUser(me): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     axum::Form(form): axum::Form<AnalyzeForm>,
 ) -> Result<Response> {
-    owned_dataset(&ctx, me.id, id).await?;
+    let ds = models::owned_dataset(&ctx.state.db, me.id, &id).await?;
     let start = Start::Analyze {
-        dataset: id,
+        dataset: ds.id,
         model: form.model,
     };
-    started(ctx, me.id, id, start, "").await
+    started(ctx, me.id, &id, start, "").await
 }
 
 #[derive(Deserialize, Default)]
@@ -184,19 +182,25 @@ struct TrainForm {
 async fn train(
     ctx: Ctx,
     RequireUser(me): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     axum::Form(form): axum::Form<TrainForm>,
 ) -> Result<Response> {
-    owned_dataset(&ctx, me.id, id).await?;
+    let ds = models::owned_dataset(&ctx.state.db, me.id, &id).await?;
     let name = form.name.clone();
     let start = Start::Train {
-        dataset: id,
+        dataset: ds.id,
         name: form.name,
     };
-    started(ctx, me.id, id, start, &name).await
+    started(ctx, me.id, &id, start, &name).await
 }
 
-async fn started(ctx: Ctx, owner: i64, dataset: i64, start: Start, name: &str) -> Result<Response> {
+async fn started(
+    ctx: Ctx,
+    owner: i64,
+    dataset: &str,
+    start: Start,
+    name: &str,
+) -> Result<Response> {
     match sapi::start_job(&ctx.state, owner, start).await {
         Ok(job) => {
             ctx.flash("success", "The job was queued.").await;
@@ -230,8 +234,8 @@ async fn job_list(ctx: Ctx, RequireUser(me): RequireUser) -> Result<Response> {
     .await
 }
 
-async fn job(ctx: Ctx, RequireUser(me): RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    let job = sapi::owned_job(&ctx.state, me.id, id).await?;
+async fn job(ctx: Ctx, RequireUser(me): RequireUser, Path(id): Path<String>) -> Result<Response> {
+    let job = sapi::owned_job(&ctx.state, me.id, &id).await?;
     let body = sapi::job_body(&ctx.state, &job);
     let model = if job.kind == super::work::TRAIN && job.status == "succeeded" {
         models::model_for_job(&ctx.state.db, job.id)
@@ -247,29 +251,33 @@ async fn job(ctx: Ctx, RequireUser(me): RequireUser, Path(id): Path<i64>) -> Res
     .await
 }
 
-async fn cancel(ctx: Ctx, RequireUser(me): RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    let job = sapi::owned_job(&ctx.state, me.id, id).await?;
+async fn cancel(
+    ctx: Ctx,
+    RequireUser(me): RequireUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let job = sapi::owned_job(&ctx.state, me.id, &id).await?;
     if jobs::request_cancel(&ctx.state.db, job.id).await? {
         ctx.flash("success", "Cancelling the job.").await;
     } else {
         ctx.flash("error", format!("The job has already {}.", job.status))
             .await;
     }
-    Ok(Redirect::to(&format!("/sentiment/jobs/{id}/")).into_response())
+    Ok(Redirect::to(&format!("/sentiment/jobs/{}/", job.id)).into_response())
 }
 
-async fn results_csv(ctx: Ctx, me: RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    results(ctx, me, id, "csv").await
+async fn results_csv(ctx: Ctx, me: RequireUser, Path(id): Path<String>) -> Result<Response> {
+    results(ctx, me, &id, "csv").await
 }
 
-async fn results_json(ctx: Ctx, me: RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    results(ctx, me, id, "json").await
+async fn results_json(ctx: Ctx, me: RequireUser, Path(id): Path<String>) -> Result<Response> {
+    results(ctx, me, &id, "json").await
 }
 
 async fn results(
     ctx: Ctx,
     RequireUser(me): RequireUser,
-    id: i64,
+    id: &str,
     format: &str,
 ) -> Result<Response> {
     let job = sapi::owned_job(&ctx.state, me.id, id).await?;

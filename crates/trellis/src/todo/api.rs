@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::models::{self, Changes, Priority, Task};
+use super::models::{self, Changes, Priority, Task, task};
 use super::{parse_date, parse_description, parse_title, priority_error};
 use crate::error::{AppError, FieldErrors, Result};
 use crate::http::api::{self, ApiJson, Page, PageNumber};
@@ -213,13 +213,10 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-/// The caller's task behind a path id: a malformed id, a missing task and another user's task are all
+/// The caller's task behind a path id; a malformed id, a missing task and another user's task are all
 /// the same 404, so ids reveal nothing.
-async fn own_task(state: &AppState, owner: i64, id: &str) -> Result<Task> {
-    let id: i64 = id.parse().map_err(|_| AppError::not_found("todo"))?;
-    models::find(&state.db, owner, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("todo"))
+async fn own(state: &AppState, owner: i64, id: &str) -> Result<Task> {
+    crate::db::owned::<task::Entity>(&state.db, id, task::Column::OwnerId, owner, "todo").await
 }
 
 // ---------------------------------------------------------------- handlers
@@ -296,7 +293,7 @@ async fn get_todo(
     RequireUser(me): RequireUser,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let task = own_task(&state, me.id, &id).await?;
+    let task = own(&state, me.id, &id).await?;
     Ok(Json(todo_body(&state, &task)).into_response())
 }
 
@@ -314,7 +311,7 @@ async fn replace_todo(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TodoWrite>,
 ) -> Result<Response> {
-    let task = own_task(&state, me.id, &id).await?;
+    let task = own(&state, me.id, &id).await?;
     let changes = body.changes(true)?.with_defaults();
     let saved = models::update(&state.db, task, &changes).await?;
     Ok(Json(todo_body(&state, &saved)).into_response())
@@ -333,7 +330,7 @@ async fn update_todo(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TodoWrite>,
 ) -> Result<Response> {
-    let task = own_task(&state, me.id, &id).await?;
+    let task = own(&state, me.id, &id).await?;
     let changes = body.changes(false)?;
     let saved = models::update(&state.db, task, &changes).await?;
     Ok(Json(todo_body(&state, &saved)).into_response())
@@ -347,7 +344,7 @@ async fn delete_todo(
     RequireUser(me): RequireUser,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let id: i64 = id.parse().map_err(|_| AppError::not_found("todo"))?;
+    let id = crate::db::parse_id(&id, "todo")?;
     if models::delete(&state.db, me.id, id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

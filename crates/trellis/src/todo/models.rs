@@ -279,17 +279,6 @@ pub async fn tally(db: &impl ConnectionTrait, owner: i64) -> Result<(u64, u64), 
     Ok(t.map(|t| (t.total as u64, t.done as u64)).unwrap_or((0, 0)))
 }
 
-/// One of the owner's tasks. Someone else's task is `None`, exactly as a missing one.
-pub async fn find(db: &impl ConnectionTrait, owner: i64, id: i64) -> Result<Option<Task>, DbErr> {
-    Task::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        format!("SELECT {COLUMNS} FROM todo_tasks WHERE id = $1 AND owner_id = $2"),
-        [id.into(), owner.into()],
-    ))
-    .one(db)
-    .await
-}
-
 /// What a write sets. `None` leaves a field as it is (or, on insert, at its default).
 #[derive(Clone, Debug, Default)]
 pub struct Changes {

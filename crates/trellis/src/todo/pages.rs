@@ -10,7 +10,7 @@ use chrono::Utc;
 use minijinja::{Value, context};
 use serde::Deserialize;
 
-use super::models::{self, Changes, Filters, Ordering, Priority, Task};
+use super::models::{self, Changes, Filters, Ordering, Priority, Task, task};
 use super::{
     parse_bool, parse_date, parse_description, parse_ordering, parse_priorities, parse_title,
 };
@@ -329,10 +329,7 @@ async fn add(
 }
 
 async fn own_task(ctx: &Ctx, owner: i64, id: &str) -> Result<Task> {
-    let id: i64 = id.parse().map_err(|_| AppError::not_found("task"))?;
-    models::find(&ctx.state.db, owner, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("task"))
+    crate::db::owned::<task::Entity>(&ctx.state.db, id, task::Column::OwnerId, owner, "task").await
 }
 
 #[derive(Deserialize, Default)]

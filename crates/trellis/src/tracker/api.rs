@@ -287,9 +287,10 @@ async fn create(
 async fn detail(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let stored = super::pages::owned(&state, user.id, id).await?;
+    let stored = models::owned(&state.db, user.id, &id).await?;
+    let id = stored.id;
     let progress = models::progress_of(&state.db, id).await?;
     Ok(axum::Json(body_of(&state, &stored, &progress)?).into_response())
 }
@@ -300,10 +301,10 @@ async fn detail(
 async fn remove(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
     use sea_orm::EntityTrait;
-    let stored = super::pages::owned(&state, user.id, id).await?;
+    let stored = models::owned(&state.db, user.id, &id).await?;
     models::roadmap::Entity::delete_by_id(stored.id)
         .exec(&state.db)
         .await?;
@@ -338,10 +339,11 @@ pub enum ProgressStatus {
 async fn set_item(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
-    Path((id, key)): Path<(i64, String)>,
+    Path((id, key)): Path<(String, String)>,
     ApiJson(body): ApiJson<ItemUpdate>,
 ) -> Result<Response> {
-    let stored = super::pages::owned(&state, user.id, id).await?;
+    let stored = models::owned(&state.db, user.id, &id).await?;
+    let id = stored.id;
     let roadmap = stored.roadmap()?;
     if roadmap.item(&key).is_none() && roadmap.tracker_row(&key).is_none() {
         return Err(AppError::not_found("item"));
@@ -388,9 +390,10 @@ pub struct ItemStatus {
 async fn export(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let stored = super::pages::owned(&state, user.id, id).await?;
+    let stored = models::owned(&state.db, user.id, &id).await?;
+    let id = stored.id;
     let progress = models::progress_of(&state.db, id).await?;
     Ok((
         [(

@@ -190,6 +190,15 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<StoredRoa
     roadmap::Entity::find_by_id(id).one(db).await
 }
 
+/// The owner's roadmap behind a path id, or 404 (another user's roadmap is not acknowledged to exist).
+pub async fn owned(
+    db: &impl ConnectionTrait,
+    owner: i64,
+    id: &str,
+) -> Result<StoredRoadmap, crate::error::AppError> {
+    crate::db::owned::<roadmap::Entity>(db, id, roadmap::Column::OwnerId, owner, "roadmap").await
+}
+
 pub async fn by_share_token(
     db: &impl ConnectionTrait,
     token: &str,

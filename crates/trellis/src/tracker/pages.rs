@@ -14,7 +14,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 use serde::Deserialize;
 use trellis_roadmap::{ItemKind, Roadmap};
 
-use super::models::{self, ProgressRow, StoredRoadmap};
+use super::models::{self, ProgressRow};
 use super::{Plan, Progress, Tally};
 use crate::error::{AppError, FieldErrors, Result};
 use crate::http::auth::RequireUser;
@@ -34,14 +34,6 @@ pub fn router() -> Router<AppState> {
         .route("/tracker/{id}/share/", post(share))
         .route("/tracker/{id}/share/revoke/", post(unshare))
         .route("/tracker/{id}/delete/", post(delete))
-}
-
-/// The caller's roadmap, or 404 (another user's roadmap is not acknowledged to exist).
-pub(super) async fn owned(state: &AppState, user_id: i64, id: i64) -> Result<StoredRoadmap> {
-    models::find(&state.db, id)
-        .await?
-        .filter(|r| r.owner_id == user_id)
-        .ok_or_else(|| AppError::not_found("roadmap"))
 }
 
 async fn index(ctx: Ctx, RequireUser(user): RequireUser) -> Result<Response> {
@@ -227,8 +219,13 @@ fn roadmap_value(
     }
 }
 
-async fn detail(ctx: Ctx, RequireUser(user): RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    let stored = owned(&ctx.state, user.id, id).await?;
+async fn detail(
+    ctx: Ctx,
+    RequireUser(user): RequireUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let stored = models::owned(&ctx.state.db, user.id, &id).await?;
+    let id = stored.id;
     let roadmap = stored.roadmap()?;
     let progress = models::progress_of(&ctx.state.db, id).await?;
     let days = models::active_days(&ctx.state.db, id).await?;
@@ -273,10 +270,11 @@ struct StatusForm {
 async fn set_status(
     ctx: Ctx,
     RequireUser(user): RequireUser,
-    Path((id, key)): Path<(i64, String)>,
+    Path((id, key)): Path<(String, String)>,
     axum::Form(form): axum::Form<StatusForm>,
 ) -> Result<Response> {
-    let stored = owned(&ctx.state, user.id, id).await?;
+    let stored = models::owned(&ctx.state.db, user.id, &id).await?;
+    let id = stored.id;
     let roadmap = stored.roadmap()?;
     if roadmap.item(&key).is_none() && roadmap.tracker_row(&key).is_none() {
         return Err(AppError::not_found("item"));
@@ -293,8 +291,13 @@ async fn set_status(
     Ok(Redirect::to(&format!("/tracker/{id}/#{key}")).into_response())
 }
 
-async fn today(ctx: Ctx, RequireUser(user): RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    let stored = owned(&ctx.state, user.id, id).await?;
+async fn today(
+    ctx: Ctx,
+    RequireUser(user): RequireUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let stored = models::owned(&ctx.state.db, user.id, &id).await?;
+    let id = stored.id;
     let Some(plan) = Plan::of(&stored) else {
         return Ok(Redirect::to(&format!("/tracker/{id}/plan/")).into_response());
     };
@@ -348,9 +351,10 @@ const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 async fn plan_form(
     ctx: Ctx,
     RequireUser(user): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let stored = owned(&ctx.state, user.id, id).await?;
+    let stored = models::owned(&ctx.state.db, user.id, &id).await?;
+    let id = stored.id;
     let rest: Vec<&str> = stored
         .rest_days
         .split(',')
@@ -368,10 +372,11 @@ async fn plan_form(
 async fn save_plan(
     ctx: Ctx,
     RequireUser(user): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     body: String,
 ) -> Result<Response> {
-    let stored = owned(&ctx.state, user.id, id).await?;
+    let stored = models::owned(&ctx.state.db, user.id, &id).await?;
+    let id = stored.id;
     let mut start = String::new();
     let mut dpw = String::new();
     let mut rest = Vec::new();
@@ -432,9 +437,10 @@ async fn save_plan(
 async fn calendar(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let stored = owned(&state, user.id, id).await?;
+    let stored = models::owned(&state.db, user.id, &id).await?;
+    let id = stored.id;
     let plan = Plan::of(&stored).ok_or_else(|| {
         AppError::invalid("start_date", "set a start date on the plan page first")
     })?;
@@ -463,9 +469,10 @@ async fn calendar(
 async fn export(
     State(state): State<AppState>,
     RequireUser(user): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let stored = owned(&state, user.id, id).await?;
+    let stored = models::owned(&state.db, user.id, &id).await?;
+    let id = stored.id;
     let roadmap = stored.roadmap()?;
     let progress = models::progress_of(&state.db, id).await?;
     Ok((
@@ -484,8 +491,13 @@ async fn export(
         .into_response())
 }
 
-async fn share(ctx: Ctx, RequireUser(user): RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    let stored = owned(&ctx.state, user.id, id).await?;
+async fn share(
+    ctx: Ctx,
+    RequireUser(user): RequireUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let stored = models::owned(&ctx.state.db, user.id, &id).await?;
+    let id = stored.id;
     let mut active = stored.into_active_model();
     // A new token each time: sharing again revokes the old link.
     active.share_token = Set(Some(super::new_share_token()));
@@ -501,9 +513,10 @@ async fn share(ctx: Ctx, RequireUser(user): RequireUser, Path(id): Path<i64>) ->
 async fn unshare(
     ctx: Ctx,
     RequireUser(user): RequireUser,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Response> {
-    let stored = owned(&ctx.state, user.id, id).await?;
+    let stored = models::owned(&ctx.state.db, user.id, &id).await?;
+    let id = stored.id;
     let mut active = stored.into_active_model();
     active.share_token = Set(None);
     active.update(&ctx.state.db).await?;
@@ -512,8 +525,12 @@ async fn unshare(
     Ok(Redirect::to(&format!("/tracker/{id}/#share")).into_response())
 }
 
-async fn delete(ctx: Ctx, RequireUser(user): RequireUser, Path(id): Path<i64>) -> Result<Response> {
-    let stored = owned(&ctx.state, user.id, id).await?;
+async fn delete(
+    ctx: Ctx,
+    RequireUser(user): RequireUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let stored = models::owned(&ctx.state.db, user.id, &id).await?;
     models::roadmap::Entity::delete_by_id(stored.id)
         .exec(&ctx.state.db)
         .await?;

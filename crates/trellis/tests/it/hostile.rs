@@ -19,6 +19,7 @@ db_tests! {
         "job_workers" = "0", "quota_datasets" = "3", "quota_active_jobs" = "2", "quota_models" = "1",
         "quota_api_tokens" = "4"];
     a_password_reset_revokes_personal_tokens_a_change_keeps_them ["password_validators" = "length"];
+    malformed_ids_in_paths_are_404_in_every_app ["password_validators" = "length", "blog_open_authoring" = "true"];
 }
 
 fn errors_of(body: &Value) -> String {
@@ -579,4 +580,70 @@ async fn a_password_reset_revokes_personal_tokens_a_change_keeps_them(app: TestA
     assert_eq!(resp.status(), 303);
     let (s, _) = app.api(Method::GET, "/api/user", Some(&kept), None).await;
     assert_eq!(s, 401, "a reset revokes personal tokens");
+}
+
+async fn malformed_ids_in_paths_are_404_in_every_app(app: TestApp) {
+    let token = app.api_user("prober").await;
+    let slug = app.api_article(&token, "Probed", &[]).await["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bad = ["abc", "0", "-1", "1.5", "99999999999999999999"];
+    for id in bad {
+        for (method, path, what, body) in [
+            (Method::GET, format!("/api/todos/{id}"), "todo", None),
+            (Method::DELETE, format!("/api/todos/{id}"), "todo", None),
+            (Method::GET, format!("/api/roadmaps/{id}"), "roadmap", None),
+            (
+                Method::PATCH,
+                format!("/api/roadmaps/{id}/items/x"),
+                "roadmap",
+                Some(json!({"status": "done"})),
+            ),
+            (
+                Method::GET,
+                format!("/api/sentiment/datasets/{id}"),
+                "dataset",
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/sentiment/datasets/{id}"),
+                "dataset",
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/api/sentiment/jobs/{id}"),
+                "job",
+                None,
+            ),
+            (Method::DELETE, format!("/api/tokens/{id}"), "token", None),
+            (
+                Method::DELETE,
+                format!("/api/articles/{slug}/comments/{id}"),
+                "comment",
+                None,
+            ),
+        ] {
+            let (status, answer) = app.api(method.clone(), &path, Some(&token), body).await;
+            assert_eq!(
+                (status, &answer),
+                (404, &json!({"errors": {what: ["not found"]}})),
+                "{method} {path}"
+            );
+        }
+    }
+    let web = app.user("prober_web", &[], false).await;
+    for id in bad {
+        for path in [
+            format!("/todos/{id}/edit/"),
+            format!("/tracker/{id}/"),
+            format!("/tracker/{id}/export.md"),
+            format!("/sentiment/datasets/{id}/"),
+            format!("/sentiment/jobs/{id}/"),
+        ] {
+            assert_eq!(web.get(&path).await.status(), 404, "GET {path}");
+        }
+    }
 }
