@@ -507,54 +507,13 @@ async fn create_token(
     RequireUser(me): RequireUser,
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<Response> {
-    let (token, plain) = new_token(&state, me.id, body.name.as_deref().unwrap_or("")).await?;
+    let (token, plain) =
+        api_tokens::new_token(&state, me.id, body.name.as_deref().unwrap_or("")).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(token_body(&token, Some(plain))),
     )
         .into_response())
-}
-
-/// Validates a token name and creates the token; shared by the API and the tokens page.
-pub async fn new_token(
-    state: &AppState,
-    user_id: i64,
-    name: &str,
-) -> Result<(api_tokens::ApiToken, String)> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(AppError::invalid("name", "can't be blank"));
-    }
-    if name.chars().count() > api_tokens::NAME_MAX {
-        return Err(AppError::invalid(
-            "name",
-            format!(
-                "is too long (maximum is {} characters)",
-                api_tokens::NAME_MAX
-            ),
-        ));
-    }
-    // The count and the insert in one transaction, taking turns per user: concurrent requests cannot
-    // all see room for one more.
-    let txn = state.db.begin().await?;
-    let quota = state.settings.quota_api_tokens;
-    if let Err(full) = crate::db::check_quota(
-        &txn,
-        "api_tokens",
-        user_id,
-        "SELECT COUNT(*) AS n FROM api_tokens WHERE user_id = $1",
-        quota,
-    )
-    .await?
-    {
-        return Err(AppError::invalid(
-            "name",
-            format!("you already have {} tokens; revoke one first", full.limit),
-        ));
-    }
-    let created = api_tokens::create(&txn, user_id, name).await?;
-    txn.commit().await?;
-    Ok(created)
 }
 
 /// Revoke one of the caller's tokens.

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 
+use crate::error::{AppError, Result};
 use crate::http::api::{TOKEN_PREFIX, token_hash};
+use crate::state::AppState;
 
 pub const NAME_MAX: usize = 100;
 
@@ -73,6 +75,42 @@ pub async fn list(
     ))
     .all(db)
     .await
+}
+
+/// Validates a token name and creates the token within the user's quota; the one path for the API and
+/// the tokens page. Answers the token and its plain text, shown once.
+pub async fn new_token(state: &AppState, user_id: i64, name: &str) -> Result<(ApiToken, String)> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AppError::invalid("name", "can't be blank"));
+    }
+    if name.chars().count() > NAME_MAX {
+        return Err(AppError::invalid(
+            "name",
+            format!("is too long (maximum is {} characters)", NAME_MAX),
+        ));
+    }
+    // The count and the insert in one transaction, taking turns per user: concurrent requests cannot
+    // all see room for one more.
+    let txn = state.db.begin().await?;
+    let quota = state.settings.quota_api_tokens;
+    if let Err(full) = crate::db::check_quota(
+        &txn,
+        "api_tokens",
+        user_id,
+        "SELECT COUNT(*) AS n FROM api_tokens WHERE user_id = $1",
+        quota,
+    )
+    .await?
+    {
+        return Err(AppError::invalid(
+            "name",
+            format!("you already have {} tokens; revoke one first", full.limit),
+        ));
+    }
+    let created = create(&txn, user_id, name).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// The active user a personal token belongs to, if it is one. Stamps the token's last use.

@@ -10,7 +10,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 use serde::Deserialize;
 
 use super::models::{self, User};
-use super::{check_password, parse_email, password, tokens};
+use super::{api_tokens, check_password, parse_email, password, tokens};
 use crate::error::{AppError, FieldErrors, Result, on_unique};
 use crate::http::ClientIp;
 use crate::http::auth::{self, RequireUser, safe_next};
@@ -438,7 +438,7 @@ async fn password_reset_confirm(
             )
             .await;
     }
-    super::api_tokens::revoke_all(&txn, user.id).await?;
+    api_tokens::revoke_all(&txn, user.id).await?;
     txn.commit().await?;
     tracing::info!(user_id = user.id, "password reset");
     ctx.flash(
@@ -633,7 +633,7 @@ async fn render_tokens(
     extra: Value,
 ) -> Result<Response> {
     // Every token: the quota keeps the list short.
-    let tokens = super::api_tokens::list(&ctx.state.db, user.id, 0, i64::MAX as u64).await?;
+    let tokens = api_tokens::list(&ctx.state.db, user.id, 0, i64::MAX as u64).await?;
     let tokens: Vec<Value> = tokens
         .iter()
         .map(|t| {
@@ -668,7 +668,7 @@ async fn create_token(
     RequireUser(user): RequireUser,
     axum::Form(form): axum::Form<TokenForm>,
 ) -> Result<Response> {
-    match super::api::new_token(&ctx.state, user.id, &form.name).await {
+    match api_tokens::new_token(&ctx.state, user.id, &form.name).await {
         Ok((token, plain)) => {
             render_tokens(
                 &ctx,
@@ -697,7 +697,7 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let id = crate::db::parse_id(&id, "token")?;
-    if !super::api_tokens::revoke(&ctx.state.db, user.id, id).await? {
+    if !api_tokens::revoke(&ctx.state.db, user.id, id).await? {
         return Err(AppError::not_found("token"));
     }
     ctx.flash("success", "The token was revoked.").await;

@@ -242,7 +242,7 @@ fn clean_post<'a>(ctx: &'a CleanCtx<'a>, values: &'a mut Values) -> CleanFuture<
             .and_then(Value::as_i64);
         match text(values, "slug").map(str::trim) {
             Some(s) if !s.is_empty() => match super::parse_slug(s) {
-                Ok(s) if super::pages::RESERVED_SLUGS.contains(&s.as_str()) => {
+                Ok(s) if super::posts::RESERVED_SLUGS.contains(&s.as_str()) => {
                     errors.add("slug", "is reserved for a page of the blog")
                 }
                 Ok(s) => {
@@ -253,7 +253,7 @@ fn clean_post<'a>(ctx: &'a CleanCtx<'a>, values: &'a mut Values) -> CleanFuture<
             // Left empty: made from the title, as the editor does.
             _ if ctx.existing.is_none() || values.contains_key("slug") => {
                 let mut base = super::slugify(&title);
-                if super::pages::RESERVED_SLUGS.contains(&base.as_str()) {
+                if super::posts::RESERVED_SLUGS.contains(&base.as_str()) {
                     base.push_str("-post");
                 }
                 if !base.is_empty() {
@@ -356,10 +356,10 @@ fn clean_comment<'a>(ctx: &'a CleanCtx<'a>, values: &'a mut Values) -> CleanFutu
 
 fn store_cover<'a>(state: &'a AppState, bytes: Vec<u8>) -> ImageFuture<'a> {
     Box::pin(async move {
-        let pair = super::pages::process_cover(state, bytes)
+        let pair = super::posts::process_cover(state, bytes)
             .await
             .map_err(|e| e.to_string())??;
-        super::pages::store_cover(&state.storage, pair)
+        super::posts::store_cover(&state.storage, pair)
             .await
             .map_err(|e| e.to_string())
     })

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, EntityTrait,
-    FromQueryResult, IntoActiveModel, Statement, Value,
+    FromQueryResult, Statement, Value,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,9 +17,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::models::{self, PUBLISHED, comment, post as post_entity};
-use super::{Actor, PostInput, normalize_tags, render_checked, slugify};
+use super::posts::{self, Cover, PostChanges, PostInput, Slug};
+use super::{Actor, normalize_tags};
 use crate::accounts::profiles::{ProfileBody, image_of};
-use crate::error::{AppError, FieldErrors, Result, on_unique};
+use crate::error::{AppError, FieldErrors, Result};
 use crate::http::api::{self, ApiJson, LimitOffset, LimitOffsetParams};
 use crate::http::auth::{MaybeUser, RequireUser};
 use crate::state::AppState;
@@ -456,7 +457,7 @@ async fn create_article(
         status: PUBLISHED,
         slug: None,
     };
-    let post = super::insert_post(&state, me, &input, None).await?;
+    let post = posts::create(&state, me, &input, None).await?;
     let article = one(&state, me, &post.slug).await?;
     Ok((StatusCode::CREATED, article_json(article)).into_response())
 }
@@ -502,38 +503,21 @@ async fn update_article(
     let text = text_field(&a.body, "body", super::BODY_MAX, &mut errors);
     let tags = tags_field(&a.tag_list, &mut errors);
     errors.into_result()?;
-    let body_html = match &text {
-        Some(b) => Some(render_checked(b.clone()).await?),
-        None => None,
+    // A new title gives a new slug (RealWorld's rule); the same title keeps it.
+    let slug = match &title {
+        Some(t) if *t != post.title => Slug::FromTitle,
+        _ => Slug::Keep,
     };
-    let txn = state.db.begin().await?;
-    let mut active = post.clone().into_active_model();
-    if let Some(t) = &title
-        && *t != post.title
-    {
-        let mut base = slugify(t);
-        if super::pages::RESERVED_SLUGS.contains(&base.as_str()) {
-            base.push_str("-post");
-        }
-        active.slug = Set(models::unique_slug(&txn, &base, Some(post.id)).await?);
-        active.title = Set(t.clone());
-    }
-    if let Some(d) = description {
-        active.description = Set(d);
-    }
-    if let (Some(b), Some(html)) = (text, body_html) {
-        active.body_html = Set(html);
-        active.body = Set(b);
-    }
-    active.updated_at = Set(Utc::now());
-    let saved = active
-        .update(&txn)
-        .await
-        .map_err(|e| on_unique(e, &[models::SLUG_UNIQUE]))?;
-    if let Some(tags) = tags {
-        models::set_tags(&txn, post.id, &tags).await?;
-    }
-    txn.commit().await?;
+    let changes = PostChanges {
+        title,
+        slug,
+        description,
+        body: text,
+        tags,
+        status: None,
+        cover: Cover::Keep,
+    };
+    let saved = posts::update(&state, &post, changes).await?;
     Ok(article_json(one(&state, me, &saved.slug).await?))
 }
 
@@ -551,13 +535,7 @@ async fn delete_article(
     if !actor.can_delete(post.author_id) {
         return Err(AppError::forbidden("article"));
     }
-    post_entity::Entity::delete_by_id(post.id)
-        .exec(&state.db)
-        .await?;
-    if let Some(c) = &post.cover {
-        let _ = state.storage.delete(c).await;
-        let _ = state.storage.delete(&super::cover_thumb_key(c)).await;
-    }
+    posts::delete(&state, &post).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -9,6 +9,7 @@ pub mod api;
 mod markdown;
 pub mod models;
 mod pages;
+pub mod posts;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -69,7 +70,6 @@ pub use markdown::{
     MAX_NESTING, check_nesting, markdown_parser, nests_deeper_than, render_checked,
     render_markdown, sanitize, unsanitized_html,
 };
-pub use pages::{PostInput, insert_post};
 
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 300;

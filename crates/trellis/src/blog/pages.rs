@@ -16,12 +16,12 @@ use sea_orm::{
 use serde::Deserialize;
 
 use super::models::{self, DRAFT, Filter, PUBLISHED, PostSummary, comment, post as post_entity};
-use super::{Actor, cover_thumb_key, excerpt, normalize_tags, parse_slug, render_checked, slugify};
+use super::posts::{self, Cover, PostChanges, PostInput, Slug};
+use super::{Actor, cover_thumb_key, excerpt, normalize_tags, parse_slug, render_checked};
 use crate::accounts::models as accounts;
-use crate::error::{AppError, FieldErrors, Result, on_unique};
+use crate::error::{AppError, FieldErrors, Result};
 use crate::http::auth::RequireUser;
 use crate::http::templates::Ctx;
-use crate::images;
 use crate::state::AppState;
 use crate::storage::Storage;
 
@@ -44,16 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/blog/{slug}/comments/{id}/delete/", post(delete_comment))
 }
 
-/// Path segments under /blog/ that are pages, so no post may take them as its slug.
-pub(crate) const RESERVED_SLUGS: &[&str] = &[
-    "new", "mine", "search", "tag", "author", "preview", "feed-xml",
-];
-
 const PAGE_SIZE: u64 = 10;
 const MAX_PAGE_SIZE: u64 = 50;
-const COVER_MAX: (u32, u32) = (1200, 800);
-const COVER_THUMB: (u32, u32) = (480, 270);
-
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PageQuery {
@@ -330,16 +322,6 @@ impl PostForm {
     }
 }
 
-/// Checked values of a post, from the editor or the API.
-pub struct PostInput {
-    pub title: String,
-    pub description: String,
-    pub body: String,
-    pub tags: Vec<String>,
-    pub status: &'static str,
-    pub slug: Option<String>,
-}
-
 fn validate(form: &PostForm, may_publish: bool, errors: &mut FieldErrors) -> Option<PostInput> {
     let title = form.title.trim().to_string();
     if title.is_empty() {
@@ -390,7 +372,7 @@ fn validate(form: &PostForm, may_publish: bool, errors: &mut FieldErrors) -> Opt
         None
     } else {
         match parse_slug(&form.slug) {
-            Ok(s) if RESERVED_SLUGS.contains(&s.as_str()) => {
+            Ok(s) if posts::RESERVED_SLUGS.contains(&s.as_str()) => {
                 errors.add("slug", "is reserved");
                 None
             }
@@ -411,25 +393,6 @@ fn validate(form: &PostForm, may_publish: bool, errors: &mut FieldErrors) -> Opt
     })
 }
 
-/// Decodes and re-encodes a cover off the async runtime: (display, thumbnail) JPEGs.
-pub(crate) async fn process_cover(
-    state: &AppState,
-    bytes: Vec<u8>,
-) -> Result<std::result::Result<(Vec<u8>, Vec<u8>), String>> {
-    let max = state.settings.max_image_bytes;
-    let out = images::process(move || {
-        images::decode(&bytes, max).map(|img| {
-            (
-                images::fit_jpeg(&img, COVER_MAX.0, COVER_MAX.1),
-                images::fill_jpeg(&img, COVER_THUMB.0, COVER_THUMB.1),
-            )
-        })
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))?;
-    Ok(out.map_err(|images::Rejected(m)| m))
-}
-
 /// The checks that need the database or the image decoder: a free slug, and a cover that really is an
 /// image (decoded and re-encoded, not yet stored).
 async fn check_slug_and_cover(
@@ -447,28 +410,13 @@ async fn check_slug_and_cover(
     let Some(bytes) = form.cover.clone() else {
         return Ok(None);
     };
-    match process_cover(state, bytes).await? {
+    match posts::process_cover(state, bytes).await? {
         Ok(pair) => Ok(Some(pair)),
         Err(msg) => {
             errors.add("cover", msg);
             Ok(None)
         }
     }
-}
-
-pub(crate) async fn store_cover(storage: &Storage, pair: (Vec<u8>, Vec<u8>)) -> Result<String> {
-    let key = format!("covers/{}.jpg", uuid::Uuid::new_v4().simple());
-    storage.put(&key, &pair.0).await?;
-    if let Err(e) = storage.put(&cover_thumb_key(&key), &pair.1).await {
-        let _ = storage.delete(&key).await;
-        return Err(e.into());
-    }
-    Ok(key)
-}
-
-async fn delete_cover(storage: &Storage, key: &str) {
-    let _ = storage.delete(key).await;
-    let _ = storage.delete(&cover_thumb_key(key)).await;
 }
 
 async fn render_form(
@@ -579,68 +527,9 @@ async fn create(ctx: Ctx, actor: Actor, multipart: Multipart) -> Result<Response
         )
         .await;
     };
-    let storage = &ctx.state.storage;
-    let cover_key = match cover {
-        Some(pair) => Some(store_cover(storage, pair).await?),
-        None => None,
-    };
-    let saved = insert_post(&ctx.state, me, &clean, cover_key.clone())
-        .await
-        .map(|p| p.slug);
-    match saved {
-        Ok(slug) => {
-            ctx.flash("success", "Your post was saved.").await;
-            Ok(Redirect::to(&format!("/blog/{slug}/")).into_response())
-        }
-        Err(e) => {
-            if let Some(k) = cover_key {
-                delete_cover(storage, &k).await;
-            }
-            Err(e)
-        }
-    }
-}
-
-/// Inserts a post and its tags in one transaction. The slug is made from the title when none is given.
-pub async fn insert_post(
-    state: &AppState,
-    author_id: i64,
-    input: &PostInput,
-    cover: Option<String>,
-) -> Result<post_entity::Model> {
-    let body_html = render_checked(input.body.clone()).await?;
-    let txn = state.db.begin().await?;
-    let slug = match &input.slug {
-        Some(s) => s.clone(),
-        None => {
-            let mut base = slugify(&input.title);
-            if RESERVED_SLUGS.contains(&base.as_str()) {
-                base.push_str("-post");
-            }
-            models::unique_slug(&txn, &base, None).await?
-        }
-    };
-    let now = Utc::now();
-    let post = post_entity::ActiveModel {
-        author_id: Set(author_id),
-        title: Set(input.title.clone()),
-        slug: Set(slug),
-        description: Set(input.description.clone()),
-        body: Set(input.body.clone()),
-        body_html: Set(body_html),
-        cover: Set(cover),
-        status: Set(input.status.to_string()),
-        published_at: Set((input.status == PUBLISHED).then_some(now)),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| on_unique(e, &[models::SLUG_UNIQUE]))?;
-    models::set_tags(&txn, post.id, &input.tags).await?;
-    txn.commit().await?;
-    Ok(post)
+    let saved = posts::create(&ctx.state, me, &clean, cover).await?;
+    ctx.flash("success", "Your post was saved.").await;
+    Ok(Redirect::to(&format!("/blog/{}/", saved.slug)).into_response())
 }
 
 /// The post behind a slug for an action the actor must be allowed: 404 if they may not even see it, 403 if
@@ -724,7 +613,6 @@ async fn update(
         )
         .await;
     }
-    let db = &ctx.state.db;
     let cover = check_slug_and_cover(
         &ctx.state,
         &form,
@@ -745,59 +633,22 @@ async fn update(
         )
         .await;
     };
-    let storage = &ctx.state.storage;
-    let new_cover = match cover {
-        Some(pair) => Some(store_cover(storage, pair).await?),
-        None => None,
+    let changes = PostChanges {
+        title: Some(clean.title),
+        slug: clean.slug.map_or(Slug::Keep, Slug::To),
+        description: Some(clean.description),
+        body: Some(clean.body),
+        tags: Some(clean.tags),
+        status: Some(clean.status),
+        cover: match (cover, form.remove_cover) {
+            (Some(pair), _) => Cover::Replace(pair),
+            (None, true) => Cover::Remove,
+            (None, false) => Cover::Keep,
+        },
     };
-    let old_cover = post.cover.clone();
-    let cover_after = match (&new_cover, form.remove_cover) {
-        (Some(k), _) => Some(k.clone()),
-        (None, true) => None,
-        (None, false) => old_cover.clone(),
-    };
-    let result = async {
-        let body_html = render_checked(clean.body.clone()).await?;
-        let txn = db.begin().await?;
-        let mut active = post.clone().into_active_model();
-        let now = Utc::now();
-        active.title = Set(clean.title.clone());
-        active.slug = Set(clean.slug.clone().unwrap_or_else(|| post.slug.clone()));
-        active.description = Set(clean.description.clone());
-        active.body_html = Set(body_html);
-        active.body = Set(clean.body.clone());
-        active.cover = Set(cover_after.clone());
-        active.status = Set(clean.status.to_string());
-        if clean.status == PUBLISHED && post.published_at.is_none() {
-            active.published_at = Set(Some(now));
-        } else if clean.status == DRAFT {
-            active.published_at = Set(None);
-        }
-        active.updated_at = Set(now);
-        let saved = active
-            .update(&txn)
-            .await
-            .map_err(|e| on_unique(e, &[models::SLUG_UNIQUE]))?;
-        models::set_tags(&txn, post.id, &clean.tags).await?;
-        txn.commit().await?;
-        Ok::<_, AppError>(saved)
-    }
-    .await;
-    match result {
-        Ok(saved) => {
-            if let Some(old) = old_cover.filter(|o| Some(o) != cover_after.as_ref()) {
-                delete_cover(storage, &old).await;
-            }
-            ctx.flash("success", "Your changes were saved.").await;
-            Ok(Redirect::to(&format!("/blog/{}/", saved.slug)).into_response())
-        }
-        Err(e) => {
-            if let Some(k) = new_cover {
-                delete_cover(storage, &k).await;
-            }
-            Err(e)
-        }
-    }
+    let saved = posts::update(&ctx.state, &post, changes).await?;
+    ctx.flash("success", "Your changes were saved.").await;
+    Ok(Redirect::to(&format!("/blog/{}/", saved.slug)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -837,12 +688,7 @@ async fn delete(ctx: Ctx, actor: Actor, Path(slug): Path<String>) -> Result<Resp
         return Err(AppError::forbidden("post"));
     }
     let post = post_for(&ctx.state, &actor, &slug, |a, author| a.can_delete(author)).await?;
-    post_entity::Entity::delete_by_id(post.id)
-        .exec(&ctx.state.db)
-        .await?;
-    if let Some(c) = &post.cover {
-        delete_cover(&ctx.state.storage, c).await;
-    }
+    posts::delete(&ctx.state, &post).await?;
     ctx.flash("success", format!("“{}” was deleted.", post.title))
         .await;
     Ok(Redirect::to("/blog/mine/").into_response())

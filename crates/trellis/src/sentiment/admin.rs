@@ -24,7 +24,7 @@ pub fn models() -> Vec<Model> {
                     "name",
                     "Name",
                     Kind::Text {
-                        max: super::api::MAX_DATASET_NAME,
+                        max: super::datasets::MAX_DATASET_NAME,
                     },
                 ),
                 Field::new("filename", "File name", Kind::Text { max: 255 }).read_only(),
@@ -146,7 +146,7 @@ pub fn models() -> Vec<Model> {
                     "name",
                     "Name",
                     Kind::Text {
-                        max: super::api::MAX_MODEL_NAME,
+                        max: super::runs::MAX_MODEL_NAME,
                     },
                 ),
                 Field::new("kind", "Kind", Kind::Text { max: 16 }).read_only(),

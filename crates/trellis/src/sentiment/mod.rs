@@ -5,8 +5,10 @@
 
 pub mod admin;
 pub mod api;
+pub mod datasets;
 pub mod models;
 pub mod pages;
+pub mod runs;
 pub mod upload;
 pub mod work;
 

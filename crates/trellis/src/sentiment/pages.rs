@@ -11,8 +11,9 @@ use axum::routing::{get, post};
 use minijinja::{Value, context};
 use serde::Deserialize;
 
-use super::api::{self as sapi, Start};
+use super::datasets::{self, PREVIEW_ROWS, dataset_body, label_name};
 use super::models;
+use super::runs::{self, Start};
 use crate::error::{AppError, Result};
 use crate::http::auth::RequireUser;
 use crate::http::templates::Ctx;
@@ -50,10 +51,7 @@ async fn render_datasets(
     name: &str,
 ) -> Result<Response> {
     let (count, items) = models::list_datasets(&ctx.state.db, owner, 0, LIST_SIZE).await?;
-    let items: Vec<_> = items
-        .iter()
-        .map(|d| sapi::dataset_body(&ctx.state, d))
-        .collect();
+    let items: Vec<_> = items.iter().map(|d| dataset_body(&ctx.state, d)).collect();
     let s = &ctx.state.settings;
     ctx.render_status(
         status,
@@ -67,10 +65,10 @@ async fn render_datasets(
 }
 
 async fn upload(ctx: Ctx, RequireUser(me): RequireUser, multipart: Multipart) -> Result<Response> {
-    let upload = sapi::read_upload(multipart).await?;
+    let upload = datasets::read_upload(multipart).await?;
     let (name, filename) = (upload.name, upload.filename);
     let bytes = upload.bytes.unwrap_or_default();
-    match sapi::store_upload(&ctx.state, me.id, &name, &filename, &bytes).await {
+    match datasets::store_upload(&ctx.state, me.id, &name, &filename, &bytes).await {
         Ok(ds) => {
             ctx.flash(
                 "success",
@@ -121,10 +119,10 @@ async fn render_dataset(
     name: &str,
 ) -> Result<Response> {
     let ds = models::owned_dataset(&ctx.state.db, owner, id).await?;
-    let preview: Vec<_> = models::rows_after(&ctx.state.db, ds.id, 0, sapi::PREVIEW_ROWS)
+    let preview: Vec<_> = models::rows_after(&ctx.state.db, ds.id, 0, PREVIEW_ROWS)
         .await?
         .into_iter()
-        .map(|r| context! { line => r.line, text => r.text, label => sapi::label_name(r.label) })
+        .map(|r| context! { line => r.line, text => r.text, label => label_name(r.label) })
         .collect();
     let models = super::model_list(ctx).await?;
     let trainable = ds.untrainable_reason().is_none();
@@ -132,7 +130,7 @@ async fn render_dataset(
         status,
         "sentiment/dataset.html",
         context! {
-            dataset => Value::from_serialize(sapi::dataset_body(&ctx.state, &ds)),
+            dataset => Value::from_serialize(dataset_body(&ctx.state, &ds)),
             preview => preview, models => models, trainable => trainable,
             min_labeled => super::work::MIN_LABELED, min_per_class => super::work::MIN_PER_CLASS,
             errors => errors, name => name,
@@ -201,7 +199,7 @@ async fn started(
     start: Start,
     name: &str,
 ) -> Result<Response> {
-    match sapi::start_job(&ctx.state, owner, start).await {
+    match runs::start_job(&ctx.state, owner, start).await {
         Ok(job) => {
             ctx.flash("success", "The job was queued.").await;
             Ok(Redirect::to(&format!("/sentiment/jobs/{job}/")).into_response())
@@ -222,10 +220,10 @@ async fn started(
 }
 
 async fn job_list(ctx: Ctx, RequireUser(me): RequireUser) -> Result<Response> {
-    let (count, items) = sapi::list_owned_jobs(&ctx.state, me.id, 0, LIST_SIZE).await?;
+    let (count, items) = runs::list_owned_jobs(&ctx.state, me.id, 0, LIST_SIZE).await?;
     let items: Vec<_> = items
         .iter()
-        .map(|j| sapi::job_body(&ctx.state, j))
+        .map(|j| runs::job_body(&ctx.state, j))
         .collect();
     ctx.render(
         "sentiment/jobs.html",
@@ -235,8 +233,8 @@ async fn job_list(ctx: Ctx, RequireUser(me): RequireUser) -> Result<Response> {
 }
 
 async fn job(ctx: Ctx, RequireUser(me): RequireUser, Path(id): Path<String>) -> Result<Response> {
-    let job = sapi::owned_job(&ctx.state, me.id, &id).await?;
-    let body = sapi::job_body(&ctx.state, &job);
+    let job = runs::owned_job(&ctx.state, me.id, &id).await?;
+    let body = runs::job_body(&ctx.state, &job);
     let model = if job.kind == super::work::TRAIN && job.status == "succeeded" {
         models::model_for_job(&ctx.state.db, job.id)
             .await?
@@ -256,7 +254,7 @@ async fn cancel(
     RequireUser(me): RequireUser,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let job = sapi::owned_job(&ctx.state, me.id, &id).await?;
+    let job = runs::owned_job(&ctx.state, me.id, &id).await?;
     if jobs::request_cancel(&ctx.state.db, job.id).await? {
         ctx.flash("success", "Cancelling the job.").await;
     } else {
@@ -280,8 +278,8 @@ async fn results(
     id: &str,
     format: &str,
 ) -> Result<Response> {
-    let job = sapi::owned_job(&ctx.state, me.id, id).await?;
-    sapi::results_response(&ctx.state, &job, format).await
+    let job = runs::owned_job(&ctx.state, me.id, id).await?;
+    runs::results_response(&ctx.state, &job, format).await
 }
 
 async fn model_list(ctx: Ctx, RequireUser(_): RequireUser) -> Result<Response> {
