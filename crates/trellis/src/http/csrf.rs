@@ -5,7 +5,7 @@
 //! authenticated by the session cookie rather than a `Token`/`Bearer` credential.
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -119,7 +119,7 @@ pub async fn protect(
             .find(|(k, _)| k == FIELD)
             .map(|(_, v)| v.into_owned())
     } else if content_type.starts_with("multipart/form-data") {
-        multipart_field(&parts, bytes.clone()).await
+        super::forms::multipart_text(&parts.headers, bytes.clone(), FIELD).await
     } else {
         None
     };
@@ -133,19 +133,4 @@ pub async fn protect(
         None => AppError::Csrf("CSRF token missing: reload the page and try again.".into())
             .into_response(),
     }
-}
-
-async fn multipart_field(
-    parts: &axum::http::request::Parts,
-    bytes: axum::body::Bytes,
-) -> Option<String> {
-    let mut copy = Request::new(Body::from(bytes));
-    *copy.headers_mut() = parts.headers.clone();
-    let mut form = Multipart::from_request(copy, &()).await.ok()?;
-    while let Ok(Some(field)) = form.next_field().await {
-        if field.name() == Some(FIELD) {
-            return field.text().await.ok();
-        }
-    }
-    None
 }

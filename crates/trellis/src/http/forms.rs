@@ -46,20 +46,25 @@ pub struct MultipartForm {
 impl MultipartForm {
     pub async fn read(mut multipart: Multipart, files: &[&str]) -> Result<MultipartForm> {
         let mut form = MultipartForm::default();
-        while let Some(field) = multipart.next_field().await.map_err(|e| {
-            AppError::bad_request("body", format!("malformed form: {}", e.body_text()))
-        })? {
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| multipart_error(e, "body", "malformed form"))?
+        {
             let name = field.name().unwrap_or("").to_string();
             if files.contains(&name.as_str()) {
                 let filename = field.file_name().unwrap_or("").to_string();
-                let bytes = field.bytes().await.map_err(|e| {
-                    AppError::bad_request(&name, format!("upload failed: {}", e.body_text()))
-                })?;
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| multipart_error(e, &name, "upload failed"))?;
                 form.files.insert(name, FilePart { filename, bytes });
             } else {
-                let text = field
-                    .text()
+                let bytes = field
+                    .bytes()
                     .await
+                    .map_err(|e| multipart_error(e, &name, "upload failed"))?;
+                let text = String::from_utf8(bytes.to_vec())
                     .map_err(|_| AppError::bad_request(&name, "is not valid UTF-8 text"))?;
                 check_text(&name, &text)?;
                 form.texts.insert(name, text);
@@ -96,6 +101,39 @@ impl MultipartForm {
     /// Takes a file field as sent, even when empty.
     pub fn take_file_part(&mut self, name: &str) -> Option<FilePart> {
         self.files.remove(name)
+    }
+}
+
+/// One text field of a multipart body already buffered, for a check that runs before the handler (the
+/// CSRF token); `None` when it is absent or unreadable. Handlers read forms whole with [`MultipartForm`].
+pub async fn multipart_text(
+    headers: &axum::http::HeaderMap,
+    body: Bytes,
+    name: &str,
+) -> Option<String> {
+    use axum::extract::FromRequest;
+    let mut copy = Request::new(axum::body::Body::from(body));
+    *copy.headers_mut() = headers.clone();
+    let mut form = Multipart::from_request(copy, &()).await.ok()?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
+}
+
+/// A multipart read that failed: 413 when the body passed the size limit on the way (a body without a
+/// length is only measured as it arrives), else a 400 naming the field.
+fn multipart_error(
+    e: axum::extract::multipart::MultipartError,
+    field: &str,
+    what: &str,
+) -> AppError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::PayloadTooLarge("the request body is too large".into())
+    } else {
+        AppError::bad_request(field, format!("{what}: {}", e.body_text()))
     }
 }
 

@@ -4,13 +4,14 @@
 use reqwest::multipart::{Form, Part};
 use trellis::accounts::models;
 
-use crate::helpers::TestApp;
+use crate::helpers::{RawClient, TestApp};
 
 db_tests! {
     an_8000_by_1_avatar_is_stored_at_avatar_size;
     an_8000_by_1_cover_is_stored_at_cover_size;
     an_avatar_over_the_pixel_limit_is_refused_and_nothing_is_stored;
     a_cover_over_the_pixel_limit_is_refused_and_nothing_is_stored;
+    an_upload_past_the_body_limit_without_a_length_is_413 ["max_body_bytes" = "65536", "password_validators" = "length"];
 }
 
 /// A flat 8000×1 PNG: a few hundred bytes.
@@ -152,4 +153,45 @@ async fn a_cover_over_the_pixel_limit_is_refused_and_nothing_is_stored(app: Test
             .is_none()
     );
     assert!(app.state.storage.list("covers").is_empty());
+}
+
+/// A body sent in chunks has no length to refuse up front: the limit is met while the form is read,
+/// and the answer is the same 413 as for a body whose length says it is too large.
+async fn an_upload_past_the_body_limit_without_a_length_is_413(app: TestApp) {
+    let token = app.api_user("chunky").await;
+    let boundary = "XBOUNDARYX";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\ntext\n"
+    )
+    .into_bytes();
+    body.extend(std::iter::repeat_n(b'a', 100_000));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let mut raw = RawClient::connect(&app.address).await;
+    raw.send(
+        format!(
+            "POST /api/sentiment/datasets HTTP/1.1\r\nHost: localhost\r\nAuthorization: Token {token}\r\n\
+             Content-Type: multipart/form-data; boundary={boundary}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    for chunk in body.chunks(8192) {
+        raw.send(format!("{:x}\r\n", chunk.len()).as_bytes()).await;
+        raw.send(chunk).await;
+        raw.send(b"\r\n").await;
+    }
+    raw.send(b"0\r\n\r\n").await;
+    let (status, answer) = raw.response().await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer.contains("\"body\""), "{answer}");
+    let (_, list) = app
+        .api(
+            reqwest::Method::GET,
+            "/api/sentiment/datasets",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(list["count"], 0, "nothing stored");
 }
