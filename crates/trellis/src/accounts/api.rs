@@ -486,8 +486,7 @@ async fn list_tokens(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let paging = PageNumber::from_query(&q, 20, 100)?;
-    let count = api_tokens::count(&state.db, me.id).await?;
-    let rows = api_tokens::list(&state.db, me.id, paging.offset(), paging.page_size).await?;
+    let (rows, count) = api_tokens::list(&state.db, me.id, paging.window()).await?;
     let results = rows.iter().map(|t| token_body(t, None)).collect();
     Ok(axum::Json(paging.wrap(results, count, "/api/tokens", &q)?).into_response())
 }

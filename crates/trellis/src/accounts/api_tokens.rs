@@ -51,29 +51,21 @@ pub async fn create(
     Ok((row, token))
 }
 
-pub async fn count(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, DbErr> {
-    crate::db::count(
-        db,
-        "SELECT COUNT(*) AS n FROM api_tokens WHERE user_id = $1".into(),
-        vec![user_id.into()],
-    )
-    .await
-}
-
-/// A user's tokens, newest first.
+/// One page of a user's tokens, newest first, and how many they have.
 pub async fn list(
     db: &impl ConnectionTrait,
     user_id: i64,
-    offset: u64,
-    limit: u64,
-) -> Result<Vec<ApiToken>, DbErr> {
-    ApiToken::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    window: crate::db::Window,
+) -> Result<(Vec<ApiToken>, u64), DbErr> {
+    crate::db::paged(
+        db,
+        "SELECT COUNT(*) AS n FROM api_tokens WHERE user_id = $1".into(),
         "SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_tokens WHERE user_id = $1 \
-         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-        [user_id.into(), (limit as i64).into(), (offset as i64).into()],
-    ))
-    .all(db)
+         ORDER BY created_at DESC, id DESC"
+            .into(),
+        vec![user_id.into()],
+        window,
+    )
     .await
 }
 

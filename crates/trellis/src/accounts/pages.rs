@@ -633,7 +633,7 @@ async fn render_tokens(
     extra: Value,
 ) -> Result<Response> {
     // Every token: the quota keeps the list short.
-    let tokens = api_tokens::list(&ctx.state.db, user.id, 0, i64::MAX as u64).await?;
+    let (tokens, _) = api_tokens::list(&ctx.state.db, user.id, crate::db::Window::ALL).await?;
     let tokens: Vec<Value> = tokens
         .iter()
         .map(|t| {

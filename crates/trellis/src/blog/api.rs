@@ -148,7 +148,6 @@ async fn list(
     paging: LimitOffset,
 ) -> Result<ArticlesEnvelope> {
     let db = &state.db;
-    let backend = db.get_database_backend();
     let mut values: Vec<Value> = vec![me.into()];
     let mut conditions: Vec<String> = vec!["1 = 1".into()];
     let param = |v: Value, values: &mut Vec<Value>| {
@@ -187,26 +186,17 @@ async fn list(
     }
     let condition = conditions.join(" AND ");
 
-    // `$1` must appear in the count too, or PostgreSQL cannot type the parameter.
-    let count = crate::db::count(db, format!(
+    // `$1` must appear in the count too, or PostgreSQL cannot type the parameter. Newest first; the id
+    // breaks ties between articles published in the same instant.
+    let (rows, count) = crate::db::paged::<ArticleRow>(
+        db,
+        format!(
             "SELECT COUNT(*) AS n FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND $1 = $1 AND {condition}"
-        ), values.clone()).await?;
-
-    let n = values.len();
-    values.push((paging.limit as i64).into());
-    values.push((paging.offset as i64).into());
-    // Newest first; the id breaks ties between articles published in the same instant.
-    let tail = format!(
-        "ORDER BY p.published_at DESC, p.id DESC LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let rows = ArticleRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        select_sql(false, &condition, &tail),
+        ),
+        select_sql(false, &condition, "ORDER BY p.published_at DESC, p.id DESC"),
         values,
-    ))
-    .all(db)
+        paging.window(),
+    )
     .await?;
     let mut tags = models::tags_for(db, &rows.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
     let articles = rows

@@ -164,34 +164,21 @@ fn filter_sql(filter: &Filter, values: &mut Vec<Value>) -> (String, &'static str
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &Filter,
-    offset: u64,
-    limit: u64,
+    window: crate::db::Window,
 ) -> Result<(Vec<PostSummary>, u64), DbErr> {
-    let backend = db.get_database_backend();
     let mut values = Vec::new();
     let (condition, order) = filter_sql(filter, &mut values);
 
-    let count = crate::db::count(
+    let (rows, count) = crate::db::paged::<PostRow>(
         db,
         format!("SELECT COUNT(*) AS n FROM blog_posts p WHERE {condition}"),
-        values.clone(),
-    )
-    .await?;
-
-    let n = values.len();
-    values.push((limit as i64).into());
-    values.push((offset as i64).into());
-    let rows = PostRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
         format!(
             "SELECT {POST_COLUMNS} FROM blog_posts p JOIN users u ON u.id = p.author_id \
-             WHERE {condition} ORDER BY {order} LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
+             WHERE {condition} ORDER BY {order}"
         ),
         values,
-    ))
-    .all(db)
+        window,
+    )
     .await?;
     let mut tags = tags_for(db, &rows.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
     let posts = rows

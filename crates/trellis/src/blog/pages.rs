@@ -111,7 +111,11 @@ async fn render_list(
     extra: Value,
 ) -> Result<Response> {
     let (page, size) = paging(&q)?;
-    let (posts, total) = models::list(&ctx.state.db, &filter, (page - 1) * size, size).await?;
+    let window = crate::db::Window {
+        offset: (page - 1) * size,
+        limit: size,
+    };
+    let (posts, total) = models::list(&ctx.state.db, &filter, window).await?;
     let pages = total.div_ceil(size).max(1);
     if page > pages {
         return Err(AppError::not_found("page"));

@@ -156,7 +156,7 @@ async fn pick(
         Some(id) => tracker::models::find(&state.db, id)
             .await?
             .filter(|r| r.owner_id == owner.id),
-        None => tracker::models::of_owner(&state.db, owner.id, 0, 1)
+        None => tracker::models::newest_of_owner(&state.db, owner.id, 1)
             .await?
             .into_iter()
             .next(),

@@ -313,6 +313,77 @@ pub fn like_pattern(text: &str) -> String {
     format!("%{}%", like_escape(&text.to_lowercase()))
 }
 
+/// The highest `OFFSET` a database accepts: its integers are signed 64-bit.
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// One page of a list: how many rows to skip and how many to take. Both are clamped to what a database
+/// integer holds, so a window far past the end is just empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl Window {
+    /// Everything, for the few lists shown whole.
+    pub const ALL: Window = Window {
+        offset: 0,
+        limit: MAX_OFFSET,
+    };
+
+    fn bounds(self) -> (i64, i64) {
+        (
+            self.limit.min(MAX_OFFSET) as i64,
+            self.offset.min(MAX_OFFSET) as i64,
+        )
+    }
+}
+
+/// One page of rows and how many match in all, in two statements whatever the page size: `count_sql`
+/// (`SELECT COUNT(*) AS n …`) and `rows_sql` (ordered) with `LIMIT`/`OFFSET` appended, both over
+/// `values`.
+pub async fn paged<T: FromQueryResult>(
+    db: &impl ConnectionTrait,
+    count_sql: String,
+    rows_sql: String,
+    mut values: Vec<sea_orm::Value>,
+    window: Window,
+) -> Result<(Vec<T>, u64), DbErr> {
+    let total = count(db, count_sql, values.clone()).await?;
+    let n = values.len();
+    let (limit, offset) = window.bounds();
+    values.push(limit.into());
+    values.push(offset.into());
+    let rows = T::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        format!("{rows_sql} LIMIT ${} OFFSET ${}", n + 1, n + 2),
+        values,
+    ))
+    .all(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// [`paged`] for a query built with sea-orm, already filtered and ordered.
+pub async fn paged_select<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    query: sea_orm::Select<E>,
+    window: Window,
+) -> Result<(Vec<E::Model>, u64), DbErr>
+where
+    E::Model: Sync,
+{
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    let total = query.clone().count(db).await?;
+    let (limit, offset) = window.bounds();
+    let rows = query
+        .offset(offset as u64)
+        .limit(limit as u64)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
 /// Backend-specific SQL: `PK` (auto-increment id), `TS` (timestamp with time zone) and `BLOB` (bytes)
 /// are replaced.
 pub fn ddl(backend: DatabaseBackend, sql: &str) -> String {

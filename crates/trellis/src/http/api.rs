@@ -178,7 +178,7 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
 pub const MAX_PAGE: u64 = 1_000_000_000;
 
 /// The highest `offset` accepted: the largest value a database offset can hold.
-pub const MAX_OFFSET: u64 = i64::MAX as u64;
+pub use crate::db::MAX_OFFSET;
 
 /// `limit`/`offset` paging (the RealWorld style).
 #[derive(Clone, Copy, Debug)]
@@ -235,6 +235,13 @@ pub struct PageParams {
 }
 
 impl LimitOffset {
+    pub fn window(&self) -> crate::db::Window {
+        crate::db::Window {
+            offset: self.offset,
+            limit: self.limit,
+        }
+    }
+
     pub fn from_query(
         q: &HashMap<String, String>,
         default: u64,
@@ -273,6 +280,14 @@ impl PageNumber {
             page: number(q, "page", 1, MAX_PAGE)?.unwrap_or(1),
             page_size: number(q, "page_size", 1, max)?.unwrap_or(default),
         })
+    }
+
+    /// The rows of this page.
+    pub fn window(&self) -> crate::db::Window {
+        crate::db::Window {
+            offset: self.offset(),
+            limit: self.page_size,
+        }
     }
 
     /// Rows before this page; pages far past the end saturate, and are 404 in [`PageNumber::wrap`].

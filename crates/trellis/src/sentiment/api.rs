@@ -83,8 +83,7 @@ async fn list_datasets(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let page = PageNumber::from_query(&q, PAGE_SIZE, MAX_PAGE_SIZE)?;
-    let (count, items) =
-        models::list_datasets(&state.db, me.id, page.offset(), page.page_size).await?;
+    let (items, count) = models::list_datasets(&state.db, me.id, page.window()).await?;
     let results = items.iter().map(|d| dataset_body(&state, d)).collect();
     Ok(Json(page.wrap(results, count, "/api/sentiment/datasets", &q)?).into_response())
 }
@@ -169,7 +168,7 @@ async fn list_jobs(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let page = PageNumber::from_query(&q, PAGE_SIZE, MAX_PAGE_SIZE)?;
-    let (count, items) = list_owned_jobs(&state, me.id, page.offset(), page.page_size).await?;
+    let (items, count) = list_owned_jobs(&state, me.id, page.window()).await?;
     let results = items.iter().map(|j| job_body(&state, j)).collect();
     Ok(Json(page.wrap(results, count, "/api/sentiment/jobs", &q)?).into_response())
 }

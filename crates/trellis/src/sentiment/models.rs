@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, FromQueryResult, QueryOrder, QuerySelect, Statement};
+use sea_orm::{ConnectionTrait, FromQueryResult, QueryOrder, Statement};
 
 use super::upload::Parsed;
 
@@ -89,24 +89,16 @@ pub async fn create_dataset(
     Ok(ds)
 }
 
+/// One page of an owner's datasets, newest first, and how many they have.
 pub async fn list_datasets(
     db: &impl ConnectionTrait,
     owner_id: i64,
-    offset: u64,
-    limit: u64,
-) -> Result<(u64, Vec<Dataset>), DbErr> {
-    let count = dataset::Entity::find()
+    window: crate::db::Window,
+) -> Result<(Vec<Dataset>, u64), DbErr> {
+    let query = dataset::Entity::find()
         .filter(dataset::Column::OwnerId.eq(owner_id))
-        .count(db)
-        .await?;
-    let items = dataset::Entity::find()
-        .filter(dataset::Column::OwnerId.eq(owner_id))
-        .order_by_desc(dataset::Column::Id)
-        .offset(offset)
-        .limit(limit)
-        .all(db)
-        .await?;
-    Ok((count, items))
+        .order_by_desc(dataset::Column::Id);
+    crate::db::paged_select(db, query, window).await
 }
 
 pub async fn find_dataset(

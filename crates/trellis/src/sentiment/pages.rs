@@ -50,7 +50,11 @@ async fn render_datasets(
     errors: Value,
     name: &str,
 ) -> Result<Response> {
-    let (count, items) = models::list_datasets(&ctx.state.db, owner, 0, LIST_SIZE).await?;
+    let window = crate::db::Window {
+        offset: 0,
+        limit: LIST_SIZE,
+    };
+    let (items, count) = models::list_datasets(&ctx.state.db, owner, window).await?;
     let items: Vec<_> = items.iter().map(|d| dataset_body(&ctx.state, d)).collect();
     let s = &ctx.state.settings;
     ctx.render_status(
@@ -220,7 +224,11 @@ async fn started(
 }
 
 async fn job_list(ctx: Ctx, RequireUser(me): RequireUser) -> Result<Response> {
-    let (count, items) = runs::list_owned_jobs(&ctx.state, me.id, 0, LIST_SIZE).await?;
+    let window = crate::db::Window {
+        offset: 0,
+        limit: LIST_SIZE,
+    };
+    let (items, count) = runs::list_owned_jobs(&ctx.state, me.id, window).await?;
     let items: Vec<_> = items
         .iter()
         .map(|j| runs::job_body(&ctx.state, j))

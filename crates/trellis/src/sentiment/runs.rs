@@ -188,25 +188,19 @@ pub fn job_body(state: &AppState, j: &Job) -> JobBody {
     }
 }
 
+/// One page of the caller's sentiment jobs, newest first, and how many they have.
 pub async fn list_owned_jobs(
     state: &AppState,
     owner_id: i64,
-    offset: u64,
-    limit: u64,
-) -> Result<(u64, Vec<Job>)> {
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    window: crate::db::Window,
+) -> Result<(Vec<Job>, u64)> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     let kinds = [work::ANALYZE, work::TRAIN];
-    let base = jobs::job::Entity::find()
+    let query = jobs::job::Entity::find()
         .filter(jobs::job::Column::OwnerId.eq(owner_id))
-        .filter(jobs::job::Column::Kind.is_in(kinds));
-    let count = base.clone().count(&state.db).await?;
-    let items = base
-        .order_by_desc(jobs::job::Column::Id)
-        .offset(offset)
-        .limit(limit)
-        .all(&state.db)
-        .await?;
-    Ok((count, items))
+        .filter(jobs::job::Column::Kind.is_in(kinds))
+        .order_by_desc(jobs::job::Column::Id);
+    Ok(crate::db::paged_select(&state.db, query, window).await?)
 }
 
 /// One of the caller's sentiment jobs behind a path id; any other job is not found.

@@ -256,8 +256,7 @@ async fn list_todos(
         &filters,
         &ordering,
         today(),
-        paging.offset(),
-        paging.page_size,
+        paging.window(),
     )
     .await?;
     let results = tasks.iter().map(|t| todo_body(&state, t)).collect();

@@ -231,34 +231,21 @@ pub async fn list(
     filters: &Filters,
     ordering: &Ordering,
     today: NaiveDate,
-    offset: u64,
-    limit: u64,
+    window: crate::db::Window,
 ) -> Result<(Vec<Task>, u64), DbErr> {
-    let backend = db.get_database_backend();
     let mut values = Vec::new();
     let condition = condition(owner, filters, today, &mut values);
-    let count = crate::db::count(
+    crate::db::paged(
         db,
         format!("SELECT COUNT(*) AS n FROM todo_tasks WHERE {condition}"),
-        values.clone(),
-    )
-    .await?;
-    let n = values.len();
-    values.push((limit as i64).into());
-    values.push((offset as i64).into());
-    let tasks = Task::find_by_statement(Statement::from_sql_and_values(
-        backend,
         format!(
-            "SELECT {COLUMNS} FROM todo_tasks WHERE {condition} ORDER BY {} LIMIT ${} OFFSET ${}",
-            ordering.sql(),
-            n + 1,
-            n + 2
+            "SELECT {COLUMNS} FROM todo_tasks WHERE {condition} ORDER BY {}",
+            ordering.sql()
         ),
         values,
-    ))
-    .all(db)
-    .await?;
-    Ok((tasks, count))
+        window,
+    )
+    .await
 }
 
 /// How many tasks an owner has, and how many of them are done.

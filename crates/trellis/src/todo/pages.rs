@@ -227,8 +227,10 @@ async fn render_list(
         &view.filters,
         &view.ordering,
         today,
-        (view.page - 1) * PAGE_SIZE,
-        PAGE_SIZE,
+        crate::db::Window {
+            offset: (view.page - 1) * PAGE_SIZE,
+            limit: PAGE_SIZE,
+        },
     )
     .await?;
     let pages = count.div_ceil(PAGE_SIZE).max(1);

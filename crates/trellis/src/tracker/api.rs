@@ -218,8 +218,7 @@ async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let paging = PageNumber::from_query(&q, 20, 100)?;
-    let count = models::count_of_owner(&state.db, user.id).await?;
-    let rows = models::of_owner(&state.db, user.id, paging.offset(), paging.page_size).await?;
+    let (rows, count) = models::page_of_owner(&state.db, user.id, paging.window()).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut progress_by_id = models::progress_of_many(&state.db, &ids).await?;
     let mut results = Vec::new();

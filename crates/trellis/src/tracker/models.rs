@@ -209,27 +209,29 @@ pub async fn by_share_token(
         .await
 }
 
-pub async fn of_owner(
-    db: &impl ConnectionTrait,
-    owner: i64,
-    offset: u64,
-    limit: u64,
-) -> Result<Vec<StoredRoadmap>, DbErr> {
-    use sea_orm::{QueryOrder, QuerySelect};
+fn of_owner(owner: i64) -> sea_orm::Select<roadmap::Entity> {
+    use sea_orm::QueryOrder;
     roadmap::Entity::find()
         .filter(roadmap::Column::OwnerId.eq(owner))
         .order_by_desc(roadmap::Column::CreatedAt)
         .order_by_desc(roadmap::Column::Id)
-        .offset(offset)
-        .limit(limit)
-        .all(db)
-        .await
 }
 
-pub async fn count_of_owner(db: &impl ConnectionTrait, owner: i64) -> Result<u64, DbErr> {
-    use sea_orm::PaginatorTrait;
-    roadmap::Entity::find()
-        .filter(roadmap::Column::OwnerId.eq(owner))
-        .count(db)
-        .await
+/// One page of an owner's roadmaps, newest first, and how many they have.
+pub async fn page_of_owner(
+    db: &impl ConnectionTrait,
+    owner: i64,
+    window: crate::db::Window,
+) -> Result<(Vec<StoredRoadmap>, u64), DbErr> {
+    crate::db::paged_select(db, of_owner(owner), window).await
+}
+
+/// An owner's newest roadmaps, at most `limit`.
+pub async fn newest_of_owner(
+    db: &impl ConnectionTrait,
+    owner: i64,
+    limit: u64,
+) -> Result<Vec<StoredRoadmap>, DbErr> {
+    use sea_orm::QuerySelect;
+    of_owner(owner).limit(limit).all(db).await
 }

@@ -46,7 +46,7 @@ async fn render_index(
     status: StatusCode,
     extra: Value,
 ) -> Result<Response> {
-    let stored = models::of_owner(&ctx.state.db, user_id, 0, 100).await?;
+    let stored = models::newest_of_owner(&ctx.state.db, user_id, 100).await?;
     let ids: Vec<i64> = stored.iter().map(|r| r.id).collect();
     let mut progress_by_id = models::progress_of_many(&ctx.state.db, &ids).await?;
     let mut list = Vec::new();
