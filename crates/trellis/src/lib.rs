@@ -13,6 +13,7 @@ pub mod http;
 pub mod images;
 pub mod jobs;
 pub mod mail;
+pub mod records;
 pub mod registry;
 pub mod sentiment;
 pub mod site;

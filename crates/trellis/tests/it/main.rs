@@ -13,6 +13,7 @@ mod concurrency;
 mod durability;
 mod hostile;
 mod markdown;
+mod records;
 mod sentiment;
 mod sentiment_jobs;
 mod server;
