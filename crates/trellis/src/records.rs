@@ -1630,6 +1630,38 @@ async fn log(
     Ok(())
 }
 
+/// Notes a change made outside [`update`] (a bulk action of the admin) in each object's history.
+/// The first objects are named by their display text; past them, by their key, so that an action over
+/// a whole table reads a bounded number of rows for its history.
+pub async fn log_change(
+    state: &AppState,
+    model: &Model,
+    keys: &[Key],
+    message: &str,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    const NAMED: usize = 100;
+    let mut objects = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let repr = if i < NAMED {
+            match get(state, model, key).await? {
+                Some(row) => display(model, &row),
+                None => continue,
+            }
+        } else {
+            key.to_path()
+        };
+        objects.push((key.to_path(), repr));
+    }
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let txn = state.db.begin().await?;
+    log(&txn, actor, model, &objects, "change", message).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------- deleting
 
 /// What deleting rows takes with it: for the rows themselves and every model reached through foreign
