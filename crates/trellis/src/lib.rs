@@ -2,6 +2,7 @@
 //! as one web server and management CLI.
 
 pub mod accounts;
+pub mod admin;
 pub mod app;
 pub mod blocking;
 pub mod blog;
