@@ -138,7 +138,10 @@ pub async fn build_state(
     let templates = Templates::new(
         settings.templates_dir.clone(),
         &assets,
-        registry.templates().collect(),
+        registry
+            .templates()
+            .chain(crate::admin::TEMPLATES.iter().copied())
+            .collect(),
         registry.nav(),
     )?;
     let mailer = Mailer::from_settings(&settings)?;
@@ -212,7 +215,9 @@ pub fn router(state: AppState, session_store: Store) -> Router {
         })
         .on_response(DefaultOnResponse::new().level(Level::INFO));
 
-    let mut pages = Router::new().merge(site::router());
+    let mut pages = Router::new()
+        .merge(site::router())
+        .merge(crate::admin::router());
     for app in &state.registry.apps {
         pages = pages.merge((app.pages)());
     }

@@ -2,6 +2,7 @@
 //! as one web server and management CLI.
 
 pub mod accounts;
+pub mod admin;
 pub mod app;
 pub mod blocking;
 pub mod blog;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod images;
 pub mod jobs;
 pub mod mail;
+pub mod records;
 pub mod registry;
 pub mod sentiment;
 pub mod site;

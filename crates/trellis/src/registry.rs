@@ -206,6 +206,9 @@ pub struct Field {
     /// Shown in forms; set by the server otherwise (timestamps, hashes, counts).
     pub editable: bool,
     pub help: &'static str,
+    /// A foreign key the database sets to NULL when its target is deleted (`ON DELETE SET NULL`);
+    /// every other foreign key deletes its row along with the target.
+    pub set_null: bool,
 }
 
 impl Field {
@@ -219,6 +222,7 @@ impl Field {
             blank: false,
             editable: true,
             help: "",
+            set_null: false,
         }
     }
 
@@ -239,6 +243,12 @@ impl Field {
     pub const fn read_only(mut self) -> Field {
         self.editable = false;
         self.blank = true;
+        self
+    }
+
+    /// See [`Field::set_null`].
+    pub const fn set_null_on_delete(mut self) -> Field {
+        self.set_null = true;
         self
     }
 

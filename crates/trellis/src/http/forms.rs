@@ -40,6 +40,8 @@ pub struct FilePart {
 #[derive(Debug, Default)]
 pub struct MultipartForm {
     texts: HashMap<String, String>,
+    /// Every text field in the order sent, repeated names included (a multiple select).
+    pairs: Vec<(String, String)>,
     files: HashMap<String, FilePart>,
 }
 
@@ -67,6 +69,7 @@ impl MultipartForm {
                 let text = String::from_utf8(bytes.to_vec())
                     .map_err(|_| AppError::bad_request(&name, "is not valid UTF-8 text"))?;
                 check_text(&name, &text)?;
+                form.pairs.push((name.clone(), text.clone()));
                 form.texts.insert(name, text);
             }
         }
@@ -81,6 +84,11 @@ impl MultipartForm {
     /// Takes a text field's value ("" when absent).
     pub fn take_text(&mut self, name: &str) -> String {
         self.texts.remove(name).unwrap_or_default()
+    }
+
+    /// Every text field as sent, in order, with repeated names kept.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
     }
 
     /// Whether a text field was sent at all (a checkbox that is ticked).

@@ -65,7 +65,11 @@ pub async fn error_pages(
         .await;
     match page {
         Ok(mut page) => {
-            for name in [header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+            for name in [
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+                header::CACHE_CONTROL,
+            ] {
                 if let Some(v) = resp.headers().get(&name) {
                     page.headers_mut().insert(name, v.clone());
                 }

@@ -69,7 +69,7 @@ impl Templates {
                 .find(|(n, _)| *n == name)
                 .map(|(_, s)| s.to_string()))
         });
-        let urls: Vec<(String, String)> = ["app.css", "app.js", "favicon.svg"]
+        let urls: Vec<(String, String)> = ["app.css", "app.js", "admin.js", "favicon.svg"]
             .iter()
             .filter_map(|n| assets.url(n).map(|u| (n.to_string(), u)))
             .collect();

@@ -158,14 +158,16 @@ pub fn models() -> Vec<Model> {
                     },
                 )
                 .optional()
-                .read_only(),
+                .read_only()
+                .set_null_on_delete(),
                 Field::new(
                     "job_id",
                     "Training job",
                     Kind::ForeignKey { to: "jobs.job" },
                 )
                 .optional()
-                .read_only(),
+                .read_only()
+                .set_null_on_delete(),
                 Field::new("weights", "Weights", Kind::Bytes).read_only(),
                 Field::new("report", "Evaluation report", Kind::Json).read_only(),
                 Field::new("created_at", "Trained", Kind::DateTime).read_only(),

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod accounts;
+mod admin;
 mod api;
 mod blog;
 mod browser;
@@ -13,6 +14,7 @@ mod concurrency;
 mod durability;
 mod hostile;
 mod markdown;
+mod records;
 mod sentiment;
 mod sentiment_jobs;
 mod server;

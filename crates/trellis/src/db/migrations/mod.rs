@@ -10,6 +10,7 @@ mod m20261104_000001_todo;
 mod m20261105_000001_tracker;
 mod m20261106_000001_jobs;
 mod m20261107_000001_sentiment;
+mod m20261108_000001_admin_log;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261105_000001_tracker::Migration),
             Box::new(m20261106_000001_jobs::Migration),
             Box::new(m20261107_000001_sentiment::Migration),
+            Box::new(m20261108_000001_admin_log::Migration),
         ]
     }
 }
