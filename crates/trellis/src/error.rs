@@ -233,10 +233,7 @@ enum Violated {
 }
 
 fn violated(err: &DbErr) -> Option<Violated> {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(message)) => parse_violation(&message),
-        _ => None,
-    }
+    parse_violation(&unique_violation(err)?)
 }
 
 fn parse_violation(message: &str) -> Option<Violated> {
@@ -253,6 +250,15 @@ fn parse_violation(message: &str) -> Option<Violated> {
         .split('"')
         .next()?;
     Some(Violated::Name(name.to_string()))
+}
+
+/// The database's message when `err` is a unique violation, for code that maps constraints to fields
+/// from model metadata rather than a list of [`Unique`]s.
+pub fn unique_violation(err: &DbErr) -> Option<String> {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(message)) => Some(message),
+        _ => None,
+    }
 }
 
 /// The field of the first of `constraints` that `err` violates.

@@ -116,9 +116,9 @@ impl FromRequestParts<AppState> for Staff {
         let perms = if user.is_superuser {
             BTreeSet::new()
         } else {
-            crate::accounts::models::permissions_of(&state.db, &user)
+            crate::accounts::perms::perms_of(&state.db, &user)
                 .await
-                .map_err(|e| AppError::from(e).into_response())?
+                .map_err(IntoResponse::into_response)?
         };
         Ok(Staff { user, perms })
     }

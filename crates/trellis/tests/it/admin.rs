@@ -2,7 +2,7 @@
 //! history, CSV export, the picker's JSON, and a browser run-through.
 
 use sea_orm::{ConnectionTrait, Statement};
-use trellis::blog::{PostInput, insert_post};
+use trellis::blog::posts::{self, PostInput};
 
 use crate::helpers::{TestApp, location, png_bytes};
 
@@ -74,7 +74,7 @@ async fn seed_post(app: &TestApp, author: i64, title: &str, status: &'static str
         status,
         slug: None,
     };
-    insert_post(&app.state, author, &input, None)
+    posts::create(&app.state, author, &input, None)
         .await
         .unwrap()
         .id
