@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fixtures;
 pub mod http;
 pub mod images;
 pub mod jobs;
