@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod dbshell;
+mod fixtures;
 mod groups;
 mod migrate;
 mod openapi;
@@ -54,6 +55,10 @@ pub enum Command {
     Sentiment(sentiment::Args),
     /// Run background jobs (dataset analysis, training) without serving HTTP.
     Worker(worker::Args),
+    /// Print every registered model's rows as a JSON fixture.
+    Dumpdata(fixtures::DumpArgs),
+    /// Load JSON fixtures in one transaction, replacing rows with the same keys.
+    Loaddata(fixtures::LoadArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -72,6 +77,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Roadmap(args) => roadmap::run(settings, args).await,
         Command::Sentiment(args) => sentiment::run(settings, args).await,
         Command::Worker(args) => worker::run(settings, args).await,
+        Command::Dumpdata(args) => fixtures::dump(settings, args).await,
+        Command::Loaddata(args) => fixtures::load(settings, args).await,
     }
 }
 
