@@ -241,3 +241,91 @@ async fn a_fixture_with_a_bad_record_changes_nothing(app: TestApp) {
     .unwrap();
     assert_eq!(n, 0, "nothing half-written");
 }
+
+db_tests! {
+    models_commands_go_through_clean_and_leave_cli_history;
+}
+
+async fn models_commands_go_through_clean_and_leave_cli_history(app: TestApp) {
+    let u = trellis::accounts::create_user(
+        &app.state.db,
+        &app.state.settings,
+        "ada",
+        "ada@example.com",
+        crate::helpers::TEST_PASSWORD,
+        false,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let author = format!("author_id={}", u.id);
+    let out = trellis(
+        &app,
+        &[
+            "models",
+            "create",
+            "blog.post",
+            &author,
+            "title=From the CLI",
+            "body=*hi*",
+            "status=draft",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Added blog.post 1."), "{}", text(&out));
+    let out = trellis(&app, &["models", "show", "blog.post", "1", "--json"]);
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row["slug"], "from-the-cli");
+    assert_eq!(row["body_html"], "<p><em>hi</em></p>\n");
+
+    let out = trellis(
+        &app,
+        &[
+            "models",
+            "update",
+            "blog.post",
+            "1",
+            "title=Renamed",
+            "colour=red",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("colour: no such field on post"),
+        "{}",
+        text(&out)
+    );
+    let out = trellis(
+        &app,
+        &["models", "update", "blog.post", "1", "title=Renamed"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = trellis(&app, &["models", "delete", "blog.post", "1"]);
+    assert!(
+        !out.status.success(),
+        "refuses without --yes when not interactive"
+    );
+    assert!(text(&out).contains("posts: 1"), "{}", text(&out));
+    let out = trellis(&app, &["models", "delete", "blog.post", "1", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let posts = app.state.registry.model_by_label("blog.post").unwrap();
+    let history = records::history(&app.state, posts, &records::Key(vec![json!(1)]))
+        .await
+        .unwrap();
+    let seen: Vec<(&str, &str, &str)> = history
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("add", "cli", "Added."),
+            ("change", "cli", "Changed title."),
+            ("delete", "cli", "Deleted.")
+        ]
+    );
+    let out = trellis(&app, &["models", "list"]);
+    assert!(text(&out).contains("blog.post"), "{}", text(&out));
+}
