@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fixtures;
 pub mod http;
 pub mod images;
 pub mod jobs;

@@ -3,8 +3,10 @@
 mod bench;
 mod check;
 mod dbshell;
+mod fixtures;
 mod groups;
 mod migrate;
+mod models;
 mod openapi;
 mod roadmap;
 mod sentiment;
@@ -54,6 +56,12 @@ pub enum Command {
     Sentiment(sentiment::Args),
     /// Run background jobs (dataset analysis, training) without serving HTTP.
     Worker(worker::Args),
+    /// List, show, create, change and delete rows of any registered model.
+    Models(models::Args),
+    /// Print every registered model's rows as a JSON fixture.
+    Dumpdata(fixtures::DumpArgs),
+    /// Load JSON fixtures in one transaction, replacing rows with the same keys.
+    Loaddata(fixtures::LoadArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -72,6 +80,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Roadmap(args) => roadmap::run(settings, args).await,
         Command::Sentiment(args) => sentiment::run(settings, args).await,
         Command::Worker(args) => worker::run(settings, args).await,
+        Command::Models(args) => models::run(settings, args).await,
+        Command::Dumpdata(args) => fixtures::dump(settings, args).await,
+        Command::Loaddata(args) => fixtures::load(settings, args).await,
     }
 }
 

@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod durability;
+mod fixtures;
 mod hostile;
 mod markdown;
 mod records;
