@@ -410,8 +410,6 @@ async fn write_record(txn: &DatabaseTransaction, r: &Record<'_>) -> Result<Optio
 }
 
 async fn write_links(txn: &DatabaseTransaction, r: &Record<'_>, id: i64) -> Result<(), LoadError> {
-    let backend = txn.get_database_backend();
-    let fail = |e: DbErr| LoadError(format!("{}: {e}", r.name));
     for (field, ids) in &r.links {
         let Kind::ManyToMany {
             through,
@@ -422,35 +420,9 @@ async fn write_links(txn: &DatabaseTransaction, r: &Record<'_>, id: i64) -> Resu
         else {
             continue;
         };
-        txn.execute_raw(stmt(
-            backend,
-            format!("DELETE FROM {} WHERE {} = $1", q(through), q(own)),
-            vec![id.into()],
-        ))
-        .await
-        .map_err(fail)?;
-        let mut ids = ids.clone();
-        ids.sort_unstable();
-        ids.dedup();
-        for chunk in ids.chunks(500) {
-            let rows = chunk
-                .iter()
-                .map(|o| format!("({id}, {o})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            txn.execute_raw(stmt(
-                backend,
-                format!(
-                    "INSERT INTO {} ({}, {}) VALUES {rows}",
-                    q(through),
-                    q(own),
-                    q(other)
-                ),
-                vec![],
-            ))
+        records::replace_links(txn, (through, own, other), id, ids)
             .await
             .map_err(|e| LoadError(format!("{}: {}: {e}", r.name, field.name)))?;
-        }
     }
     Ok(())
 }

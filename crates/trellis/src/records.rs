@@ -1359,31 +1359,7 @@ async fn write(
             continue;
         };
         let Some(own_id) = own_id else { continue };
-        txn.execute_raw(stmt(
-            backend,
-            format!("DELETE FROM {} WHERE {} = $1", q(through), q(own)),
-            vec![own_id.into()],
-        ))
-        .await?;
-        let ids: BTreeSet<i64> = ids.iter().copied().collect();
-        if !ids.is_empty() {
-            let rows = ids
-                .iter()
-                .map(|id| format!("({own_id}, {id})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            txn.execute_raw(stmt(
-                backend,
-                format!(
-                    "INSERT INTO {} ({}, {}) VALUES {rows}",
-                    q(through),
-                    q(own),
-                    q(other)
-                ),
-                vec![],
-            ))
-            .await?;
-        }
+        replace_links(&txn, (through, own, other), own_id, ids).await?;
     }
 
     let mut shown = existing.cloned().unwrap_or_default();
@@ -1422,6 +1398,44 @@ async fn write(
         }
     }
     Ok((key, replaced))
+}
+
+/// Makes `ids` the only rows linked to `own_id` through a many-to-many table `(through, own, other)`:
+/// one delete and a multi-row insert per 500 ids, within the caller's transaction.
+pub(crate) async fn replace_links(
+    txn: &DatabaseTransaction,
+    (through, own, other): (&str, &str, &str),
+    own_id: i64,
+    ids: &[i64],
+) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    txn.execute_raw(stmt(
+        backend,
+        format!("DELETE FROM {} WHERE {} = $1", q(through), q(own)),
+        vec![own_id.into()],
+    ))
+    .await?;
+    let ids: BTreeSet<i64> = ids.iter().copied().collect();
+    let ids: Vec<i64> = ids.into_iter().collect();
+    for chunk in ids.chunks(500) {
+        let rows = chunk
+            .iter()
+            .map(|id| format!("({own_id}, {id})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        txn.execute_raw(stmt(
+            backend,
+            format!(
+                "INSERT INTO {} ({}, {}) VALUES {rows}",
+                q(through),
+                q(own),
+                q(other)
+            ),
+            vec![],
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// A constraint the database refused, as the field it concerns.
