@@ -55,6 +55,44 @@ struct Widget {
     min: Option<i64>,
     max: Option<i64>,
     maxlength: Option<usize>,
+    /// For links to permissions: one row per model, a box per action.
+    matrix: Vec<MatrixRow>,
+}
+
+/// One model's row of a permission matrix: its view/add/change/delete permissions, where they exist.
+#[derive(Serialize)]
+struct MatrixRow {
+    app: String,
+    model: &'static str,
+    cells: Vec<Option<Opt>>,
+}
+
+const ACTIONS: [&str; 4] = ["view", "add", "change", "delete"];
+
+/// Lays permission choices out as a matrix of models × actions; the apps' own permissions (those no
+/// model row holds) stay in `rest`, grouped by app, as Django's group page lists them.
+fn permission_matrix(state: &AppState, options: Vec<Opt>) -> (Vec<MatrixRow>, Vec<Opt>) {
+    let mut by_code: BTreeMap<String, Opt> =
+        options.into_iter().map(|o| (o.label.clone(), o)).collect();
+    let mut rows = Vec::new();
+    for m in state.registry.models() {
+        let cells: Vec<Option<Opt>> = ACTIONS
+            .iter()
+            .map(|a| by_code.remove(&m.permission(a)))
+            .collect();
+        if cells.iter().any(Option::is_some) {
+            let app = state
+                .registry
+                .app(m.app)
+                .map_or_else(|| m.app.to_string(), |a| a.name.to_string());
+            rows.push(MatrixRow {
+                app,
+                model: m.verbose_name_plural,
+                cells,
+            });
+        }
+    }
+    (rows, by_code.into_values().collect())
 }
 
 /// What a form shows as the current value of each input: the stored row, the prefill of an add link,
@@ -313,6 +351,12 @@ async fn widgets(
                         label: l,
                     })
                     .collect();
+                if target.app == "accounts" && target.name == "permission" {
+                    w.widget = "matrix";
+                    let (rows, rest) = permission_matrix(state, std::mem::take(&mut w.options));
+                    w.matrix = rows;
+                    w.options = rest;
+                }
                 w.required = false;
             }
             Kind::Password => {

@@ -858,10 +858,60 @@ async fn making_a_user_an_author_through_the_admin_lets_them_write(app: TestApp)
         .await;
     assert!(group.contains("name=\"permissions\""));
     assert!(
-        group.contains("<optgroup label=\"blog\">"),
-        "grouped by app"
+        group.contains("data-perm-matrix"),
+        "a models × actions matrix"
     );
-    assert!(group.contains("blog.publish_post"));
+    assert!(group.contains("aria-label=\"blog.view_post\""));
+    assert!(
+        group.contains("blog.publish_post"),
+        "the app's own permissions too"
+    );
+
+    // Ticking boxes of the matrix is what the group then holds; unticked ones are taken away.
+    let perm_id = |code: &'static str| {
+        let app = &app;
+        async move {
+            scalar(
+                app,
+                &format!("SELECT id AS n FROM auth_permissions WHERE codename = '{code}'"),
+            )
+            .await
+            .to_string()
+        }
+    };
+    let view = perm_id("blog.view_comment").await;
+    let delete = perm_id("blog.delete_comment").await;
+    let change_url = format!("/admin/accounts/group/{authors}/change/");
+    let resp = root
+        .post_form_from(
+            &change_url,
+            &change_url,
+            &[
+                ("name", "authors"),
+                ("permissions", view.as_str()),
+                ("permissions", delete.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303, "saved");
+    let held = scalar(
+        &app,
+        &format!("SELECT COUNT(*) AS n FROM auth_group_permissions WHERE group_id = {authors}"),
+    )
+    .await;
+    assert_eq!(held, 2, "exactly the two ticked permissions");
+    let group = root.get_text(&change_url).await;
+    let boxed = |id: &str| {
+        let at = group
+            .find(&format!("name=\"permissions\" value=\"{id}\""))
+            .expect("a box per permission");
+        group[at..at + group[at..].find('>').unwrap()].contains("checked")
+    };
+    assert!(
+        boxed(&view) && boxed(&delete),
+        "ticked boxes show as ticked"
+    );
+    assert!(!boxed(&perm_id("blog.view_post").await), "the rest do not");
 }
 
 async fn a_users_password_is_set_through_the_password_rules(app: TestApp) {
