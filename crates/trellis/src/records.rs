@@ -1177,9 +1177,15 @@ async fn save(
         None => None,
     };
     // A value the clean hook derives (a slug, a position) can be taken by a concurrent save between
-    // the hook's read and this write: derive it again.
+    // the hook's read and this write: derive it again. After a first collision the retries of one
+    // model take turns in this process, so each derives from what the last one committed and a crowd
+    // of saves all land instead of colliding again; other instances are rare enough for the retries.
     const ATTEMPTS: usize = 8;
+    let mut turn = None;
     for attempt in 1..=ATTEMPTS {
+        if attempt == 2 {
+            turn = Some(retry_turn(model).lock_owned().await);
+        }
         let mut values = input.clone();
         if let Some(clean) = model.clean {
             let ctx = CleanCtx {
@@ -1204,7 +1210,17 @@ async fn save(
             Err(Refused::Other(e)) => return Err(e),
         }
     }
+    drop(turn);
     unreachable!("the last attempt returns")
+}
+
+/// The lock a model's retried saves take turns on.
+fn retry_turn(model: &Model) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    static TURNS: std::sync::LazyLock<
+        std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    turns.entry(model.label()).or_default().clone()
 }
 
 /// The storage keys of image files to remove: each image and its thumbnail.
