@@ -430,6 +430,9 @@ fn defuse(cell: String) -> String {
     }
 }
 
+/// The most rows one CSV export may hold.
+const EXPORT_MAX: u64 = 50_000;
+
 async fn export_csv(state: &AppState, model: &Model, mut query: ListQuery) -> Result<Response> {
     let cols = columns(model);
     let mut out = csv::Writer::from_writer(Vec::new());
@@ -440,6 +443,16 @@ async fn export_csv(state: &AppState, model: &Model, mut query: ListQuery) -> Re
     query.page = 1;
     loop {
         let page = records::list(state, model, &query).await?;
+        // The file is built in memory and paged by offset: bound it before the work, not after.
+        if page.total > EXPORT_MAX {
+            return Err(AppError::bad_request(
+                "export",
+                format!(
+                    "{} rows match; an export holds at most {EXPORT_MAX}: narrow the search or filters",
+                    page.total
+                ),
+            ));
+        }
         for row in &page.rows {
             let cells: Vec<String> = cols
                 .iter()
