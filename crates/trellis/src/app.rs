@@ -122,6 +122,7 @@ pub fn installed_apps() -> Vec<AppConfig> {
         todo::app(),
         crate::tracker::app(),
         crate::sentiment::app(),
+        crate::shop::app(),
     ]
 }
 

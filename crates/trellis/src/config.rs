@@ -153,6 +153,10 @@ pub struct Settings {
     pub quota_models: u64,
     /// Most personal API tokens one user may hold; 0 means no limit.
     pub quota_api_tokens: u64,
+    /// How long a shop order may stay unpaid before it is cancelled and its stock returned.
+    pub shop_order_ttl_secs: u64,
+    /// The key payment webhooks are signed with (HMAC-SHA256); derived from the secret key when unset.
+    pub shop_webhook_secret: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -199,6 +203,8 @@ impl Default for Settings {
             quota_active_jobs: 5,
             quota_models: 20,
             quota_api_tokens: 50,
+            shop_order_ttl_secs: 30 * 60,
+            shop_webhook_secret: None,
         }
     }
 }

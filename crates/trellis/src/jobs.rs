@@ -142,6 +142,29 @@ pub async fn enqueue(
     Ok(row.id)
 }
 
+/// [`enqueue`] for a job that must not start before `delay` has passed (an unpaid order's expiry).
+/// Workers poll, so it starts within a poll interval of its time.
+pub async fn enqueue_after(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    owner_id: Option<i64>,
+    payload: &Value,
+    max_attempts: i32,
+    delay: Duration,
+) -> Result<i64, DbErr> {
+    let id = enqueue(db, kind, owner_id, payload, max_attempts).await?;
+    db.execute_raw(stmt(
+        db,
+        "UPDATE jobs SET run_after_ms = $2 WHERE id = $1",
+        vec![
+            id.into(),
+            (now_ms().saturating_add(delay.as_millis().min(i64::MAX as u128) as i64)).into(),
+        ],
+    ))
+    .await?;
+    Ok(id)
+}
+
 /// Wakes this instance's workers; call after the transaction that queued a job commits.
 pub fn wake(state: &AppState) {
     state.jobs.notify();
@@ -188,9 +211,13 @@ pub struct Claimed {
 async fn claim(db: &crate::db::Db, worker: &str) -> Result<Option<Claimed>, DbErr> {
     let pick = match db.get_database_backend() {
         DatabaseBackend::Postgres => {
-            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            "SELECT id FROM jobs WHERE status = 'queued' AND (run_after_ms IS NULL OR run_after_ms <= $4) \
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
         }
-        _ => "SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1",
+        _ => {
+            "SELECT id FROM jobs WHERE status = 'queued' AND (run_after_ms IS NULL OR run_after_ms <= $4) \
+             ORDER BY id LIMIT 1"
+        }
     };
     let sql = format!(
         "UPDATE jobs SET status = 'running', worker = $1, attempts = attempts + 1, \
@@ -201,7 +228,12 @@ async fn claim(db: &crate::db::Db, worker: &str) -> Result<Option<Claimed>, DbEr
     Claimed::find_by_statement(stmt(
         db,
         &sql,
-        vec![worker.into(), lease_until().into(), Utc::now().into()],
+        vec![
+            worker.into(),
+            lease_until().into(),
+            Utc::now().into(),
+            now_ms().into(),
+        ],
     ))
     .one(db)
     .await

@@ -18,6 +18,7 @@ pub mod mail;
 pub mod records;
 pub mod registry;
 pub mod sentiment;
+pub mod shop;
 pub mod site;
 pub mod state;
 pub mod storage;

@@ -360,7 +360,7 @@ fn dbshell_opens_the_sqlite_client() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "authors\neditors"
+        "authors\neditors\nshop_managers"
     );
 }
 

@@ -11,6 +11,7 @@ mod m20261105_000001_tracker;
 mod m20261106_000001_jobs;
 mod m20261107_000001_sentiment;
 mod m20261108_000001_admin_log;
+mod m20261109_000001_shop;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261106_000001_jobs::Migration),
             Box::new(m20261107_000001_sentiment::Migration),
             Box::new(m20261108_000001_admin_log::Migration),
+            Box::new(m20261109_000001_shop::Migration),
         ]
     }
 }

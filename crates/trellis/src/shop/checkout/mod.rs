@@ -1,0 +1,4 @@
+//! Carts, vouchers, shipping, checkout and payment.
+
+pub mod api;
+pub mod pages;

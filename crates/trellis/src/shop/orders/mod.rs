@@ -1,0 +1,4 @@
+//! Orders after checkout: their states, events, refunds and expiry.
+
+pub mod api;
+pub mod pages;

@@ -1,0 +1,3 @@
+//! Product reviews, each scored by the sentiment engine when saved.
+
+pub mod api;
