@@ -25,6 +25,7 @@ fn pages() -> Router<AppState> {
         .merge(catalog::pages::router())
         .merge(checkout::pages::router())
         .merge(orders::pages::router())
+        .merge(reviews::pages::router())
 }
 
 fn api() -> OpenApiRouter<AppState> {
@@ -58,7 +59,7 @@ pub fn app() -> crate::registry::AppConfig {
             models::MANAGE,
             "Can manage the shop's catalog, stock and orders",
         )],
-        templates: &[],
+        templates: crate::embedded_templates!["shop/_reviews.html"],
         sessionless_templates: &[],
         models: admin::models,
         init: None,
