@@ -49,7 +49,9 @@ pub fn app() -> crate::registry::AppConfig {
             ("shop-orders", "Orders, their states and events, payments"),
             ("shop-reviews", "Product reviews, scored for sentiment"),
         ],
-        jobs: &[],
+        jobs: &[(checkout::payment::DELIVER_WEBHOOK, |ctx| {
+            Box::pin(checkout::payment::deliver_webhook(ctx))
+        })],
         nav: Some(crate::registry::NavEntry {
             label: "Shop",
             href: "/shop/",
@@ -59,7 +61,11 @@ pub fn app() -> crate::registry::AppConfig {
             models::MANAGE,
             "Can manage the shop's catalog, stock and orders",
         )],
-        templates: crate::embedded_templates!["shop/_reviews.html"],
+        templates: crate::embedded_templates![
+            "shop/_reviews.html",
+            "shop/cart.html",
+            "shop/checkout.html",
+        ],
         sessionless_templates: &[],
         models: admin::models,
         init: None,

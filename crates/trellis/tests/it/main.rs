@@ -19,6 +19,8 @@ mod records;
 mod sentiment;
 mod sentiment_jobs;
 mod server;
+mod shop_checkout;
+mod shop_concurrency;
 mod shop_reviews;
 mod site;
 mod todo;
