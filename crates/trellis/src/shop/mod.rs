@@ -48,7 +48,7 @@ pub fn app() -> crate::registry::AppConfig {
             ("shop-orders", "Orders, their states and events, payments"),
             ("shop-reviews", "Product reviews, scored for sentiment"),
         ],
-        jobs: &[],
+        jobs: &[(orders::EXPIRE_JOB, |ctx| Box::pin(orders::expire(ctx)))],
         nav: Some(crate::registry::NavEntry {
             label: "Shop",
             href: "/shop/",
@@ -58,7 +58,7 @@ pub fn app() -> crate::registry::AppConfig {
             models::MANAGE,
             "Can manage the shop's catalog, stock and orders",
         )],
-        templates: &[],
+        templates: crate::embedded_templates!["shop/orders.html", "shop/order.html",],
         sessionless_templates: &[],
         models: admin::models,
         init: None,
