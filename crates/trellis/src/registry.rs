@@ -360,12 +360,14 @@ pub struct Admin {
 pub type ActionFuture<'a> =
     Pin<Box<dyn Future<Output = Result<u64, crate::error::AppError>> + Send + 'a>>;
 
-/// A bulk action on selected rows; answers how many it changed.
+/// A bulk action on selected rows, run by a staff user (recorded where the action keeps a history);
+/// answers how many it changed.
 pub struct Action {
     /// Its name in forms (`publish`).
     pub name: &'static str,
     pub label: &'static str,
     /// The permission needed besides `change` on the model, if any.
     pub permission: Option<&'static str>,
-    pub run: for<'a> fn(&'a AppState, &'a [i64]) -> ActionFuture<'a>,
+    pub run:
+        for<'a> fn(&'a AppState, &'a crate::accounts::models::User, &'a [i64]) -> ActionFuture<'a>,
 }

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use super::models::User;
 use crate::error::FieldErrors;
 use crate::registry::{
     Action, ActionFuture, Admin, CleanCtx, CleanFuture, Field, ImageFuture, Kind, Model, Values,
@@ -334,11 +335,11 @@ async fn set_active(
     Ok(res.rows_affected())
 }
 
-fn deactivate<'a>(state: &'a AppState, ids: &'a [i64]) -> ActionFuture<'a> {
+fn deactivate<'a>(state: &'a AppState, _by: &'a User, ids: &'a [i64]) -> ActionFuture<'a> {
     Box::pin(set_active(state, ids, false))
 }
 
-fn activate<'a>(state: &'a AppState, ids: &'a [i64]) -> ActionFuture<'a> {
+fn activate<'a>(state: &'a AppState, _by: &'a User, ids: &'a [i64]) -> ActionFuture<'a> {
     Box::pin(set_active(state, ids, true))
 }
 

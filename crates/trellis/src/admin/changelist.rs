@@ -580,7 +580,7 @@ pub async fn action(
             _ => None,
         })
         .collect();
-    let n = (action.run)(&state, &ids).await?;
+    let n = (action.run)(&state, &staff.user, &ids).await?;
     super::object::log_action(&state, model, &keys, action.label, &staff).await?;
     ctx.flash(
         "success",

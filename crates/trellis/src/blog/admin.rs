@@ -4,6 +4,7 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 
+use crate::accounts::models::User;
 use crate::error::{AppError, FieldErrors};
 use crate::http::api::timestamp;
 use crate::registry::{
@@ -393,10 +394,10 @@ async fn set_status(state: &AppState, ids: &[i64], publish: bool) -> Result<u64,
     Ok(res.rows_affected())
 }
 
-fn publish<'a>(state: &'a AppState, ids: &'a [i64]) -> ActionFuture<'a> {
+fn publish<'a>(state: &'a AppState, _by: &'a User, ids: &'a [i64]) -> ActionFuture<'a> {
     Box::pin(set_status(state, ids, true))
 }
 
-fn unpublish<'a>(state: &'a AppState, ids: &'a [i64]) -> ActionFuture<'a> {
+fn unpublish<'a>(state: &'a AppState, _by: &'a User, ids: &'a [i64]) -> ActionFuture<'a> {
     Box::pin(set_status(state, ids, false))
 }

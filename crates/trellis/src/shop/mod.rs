@@ -49,9 +49,12 @@ pub fn app() -> crate::registry::AppConfig {
             ("shop-orders", "Orders, their states and events, payments"),
             ("shop-reviews", "Product reviews, scored for sentiment"),
         ],
-        jobs: &[(checkout::payment::DELIVER_WEBHOOK, |ctx| {
-            Box::pin(checkout::payment::deliver_webhook(ctx))
-        })],
+        jobs: &[
+            (checkout::payment::DELIVER_WEBHOOK, |ctx| {
+                Box::pin(checkout::payment::deliver_webhook(ctx))
+            }),
+            (orders::EXPIRE_JOB, |ctx| Box::pin(orders::expire(ctx))),
+        ],
         nav: Some(crate::registry::NavEntry {
             label: "Shop",
             href: "/shop/",
@@ -65,6 +68,8 @@ pub fn app() -> crate::registry::AppConfig {
             "shop/_reviews.html",
             "shop/cart.html",
             "shop/checkout.html",
+            "shop/orders.html",
+            "shop/order.html",
         ],
         sessionless_templates: &[],
         models: admin::models,

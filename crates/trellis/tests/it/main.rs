@@ -21,6 +21,7 @@ mod sentiment_jobs;
 mod server;
 mod shop_checkout;
 mod shop_concurrency;
+mod shop_orders;
 mod shop_reviews;
 mod site;
 mod todo;
