@@ -58,7 +58,7 @@ pub fn app() -> crate::registry::AppConfig {
             models::MANAGE,
             "Can manage the shop's catalog, stock and orders",
         )],
-        templates: &[],
+        templates: crate::embedded_templates!["shop/catalog.html", "shop/product.html",],
         sessionless_templates: &[],
         models: admin::models,
         init: None,

@@ -19,6 +19,7 @@ mod records;
 mod sentiment;
 mod sentiment_jobs;
 mod server;
+mod shop_catalog;
 mod site;
 mod todo;
 mod todo_browser;
