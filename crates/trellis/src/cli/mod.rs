@@ -11,6 +11,7 @@ mod openapi;
 mod roadmap;
 mod sentiment;
 mod serve;
+mod shop;
 mod users;
 mod worker;
 
@@ -54,6 +55,8 @@ pub enum Command {
     Roadmap(roadmap::Args),
     /// Sentiment data, training, evaluation and batch analysis.
     Sentiment(sentiment::Args),
+    /// The shop's catalog as CSV: import and export products.
+    Shop(shop::Args),
     /// Run background jobs (dataset analysis, training) without serving HTTP.
     Worker(worker::Args),
     /// List, show, create, change and delete rows of any registered model.
@@ -79,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(settings, args).await,
         Command::Roadmap(args) => roadmap::run(settings, args).await,
         Command::Sentiment(args) => sentiment::run(settings, args).await,
+        Command::Shop(args) => shop::run(settings, args).await,
         Command::Worker(args) => worker::run(settings, args).await,
         Command::Models(args) => models::run(settings, args).await,
         Command::Dumpdata(args) => fixtures::dump(settings, args).await,

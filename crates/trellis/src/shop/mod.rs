@@ -66,6 +66,8 @@ pub fn app() -> crate::registry::AppConfig {
         )],
         templates: crate::embedded_templates![
             "shop/_reviews.html",
+            "shop/catalog.html",
+            "shop/product.html",
             "shop/cart.html",
             "shop/checkout.html",
             "shop/orders.html",

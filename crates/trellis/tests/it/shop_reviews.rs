@@ -369,10 +369,18 @@ async fn the_product_page_shows_reviews_and_takes_one_through_a_form(app: TestAp
     let ann = app.user("ann", &[], false).await;
     order(&app, user_id(&app, "ann").await, (p, v), "delivered", true).await;
     let page = ann.get_text("/shop/products/scarf").await;
-    if !page.contains("id=\"reviews\"") {
-        // The product page comes with the catalog; until then the form is checked through its route.
-        eprintln!("the product page does not include reviews yet");
-    }
+    assert!(page.contains("id=\"reviews\""), "{page}");
+    assert!(
+        page.contains("Review this product"),
+        "a customer who received it is offered the form"
+    );
+    let stranger = app.user("bob", &[], false).await;
+    assert!(
+        !stranger
+            .get_text("/shop/products/scarf")
+            .await
+            .contains("Review this product")
+    );
     let csrf = ann.csrf_token("/").await;
     let resp = ann
         .post_form_raw(
@@ -406,4 +414,9 @@ async fn the_product_page_shows_reviews_and_takes_one_through_a_form(app: TestAp
     let (_, list) = get_json(&app, "/api/shop/products/scarf/reviews").await;
     assert_eq!(list["count"], 1);
     assert_eq!(list["results"][0]["rating"], 4);
+    let page = ann.get_text("/shop/products/scarf").await;
+    assert!(
+        page.contains("Change your review") && page.contains("4/5"),
+        "{page}"
+    );
 }
