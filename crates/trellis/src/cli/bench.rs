@@ -5,11 +5,12 @@
 //! `trellis bench sentiment`: texts per second of each sentiment model at batch 1 and 64, and of the
 //! transformer under many concurrent single-text callers with and without micro-batching.
 //!
-//! `trellis bench writes`: see [`writes`].
+//! `trellis bench writes`: see [`writes`]. `trellis bench shop`: see [`shop`].
 //!
 //! `trellis bench images` / `trellis bench markdown`: time and peak memory of hostile uploads and bodies.
 
 mod bombs;
+mod shop;
 mod writes;
 
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Target {
     Sentiment(SentimentArgs),
     /// Write throughput and latency at 1 to 64 concurrent writers, here or against a running server.
     Writes(writes::Args),
+    /// Checkouts per second with concurrent customers, and the catalog list's requests/s.
+    Shop(shop::Args),
     /// Time and peak memory of image uploads built to be expensive (each case in a child process).
     Images(bombs::ImagesArgs),
     /// Time of each rendering phase for Markdown bodies built to be expensive.
@@ -76,6 +79,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Api(a) => api(settings, a).await,
         Target::Writes(a) => writes::run(settings, a).await,
+        Target::Shop(a) => shop::run(settings, a).await,
         Target::Sentiment(a) => {
             tokio::task::spawn_blocking(move || sentiment(&settings, a)).await??;
             Ok(ExitCode::SUCCESS)
