@@ -966,7 +966,7 @@ async fn is_descendant(
 }
 
 /// A product: trimmed name, a free slug from it when none is given, the Markdown description rendered
-/// and sanitized as the blog renders posts, the currency checked, timestamps.
+/// and sanitized as the catalog's API renders it, the currency checked, timestamps.
 fn clean_product<'a>(ctx: &'a CleanCtx<'a>, values: &'a mut Values) -> CleanFuture<'a> {
     Box::pin(async move {
         let mut errors = FieldErrors::new();
@@ -974,7 +974,11 @@ fn clean_product<'a>(ctx: &'a CleanCtx<'a>, values: &'a mut Values) -> CleanFutu
         derive_slug(ctx, values, "shop_products", 220, "product", &mut errors).await;
         clean_currency(values, &mut errors);
         if let Some(d) = str_of(values, "description") {
-            match crate::blog::render_checked(d.to_string()).await {
+            let rendered = match super::catalog::parse_description(d) {
+                Ok(d) => super::catalog::render_description(d).await,
+                Err(e) => Err(AppError::invalid("description", e)),
+            };
+            match rendered {
                 Ok(html) => {
                     values.insert("description_html".into(), Value::String(html));
                 }
