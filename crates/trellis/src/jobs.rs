@@ -120,26 +120,7 @@ pub async fn enqueue(
     payload: &Value,
     max_attempts: i32,
 ) -> Result<i64, DbErr> {
-    #[derive(FromQueryResult)]
-    struct Id {
-        id: i64,
-    }
-    let row = Id::find_by_statement(stmt(
-        db,
-        "INSERT INTO jobs (kind, owner_id, payload, max_attempts, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        vec![
-            kind.into(),
-            owner_id.into(),
-            payload.to_string().into(),
-            max_attempts.into(),
-            Utc::now().into(),
-        ],
-    ))
-    .one(db)
-    .await?
-    .ok_or_else(|| DbErr::RecordNotInserted)?;
-    Ok(row.id)
+    insert(db, kind, owner_id, payload, max_attempts, None).await
 }
 
 /// [`enqueue`] for a job that must not start before `delay` has passed (an unpaid order's expiry).
@@ -152,17 +133,39 @@ pub async fn enqueue_after(
     max_attempts: i32,
     delay: Duration,
 ) -> Result<i64, DbErr> {
-    let id = enqueue(db, kind, owner_id, payload, max_attempts).await?;
-    db.execute_raw(stmt(
+    let at = now_ms().saturating_add(delay.as_millis().min(i64::MAX as u128) as i64);
+    insert(db, kind, owner_id, payload, max_attempts, Some(at)).await
+}
+
+async fn insert(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    owner_id: Option<i64>,
+    payload: &Value,
+    max_attempts: i32,
+    run_after_ms: Option<i64>,
+) -> Result<i64, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Id {
+        id: i64,
+    }
+    let row = Id::find_by_statement(stmt(
         db,
-        "UPDATE jobs SET run_after_ms = $2 WHERE id = $1",
+        "INSERT INTO jobs (kind, owner_id, payload, max_attempts, created_at, run_after_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         vec![
-            id.into(),
-            (now_ms().saturating_add(delay.as_millis().min(i64::MAX as u128) as i64)).into(),
+            kind.into(),
+            owner_id.into(),
+            payload.to_string().into(),
+            max_attempts.into(),
+            Utc::now().into(),
+            run_after_ms.into(),
         ],
     ))
-    .await?;
-    Ok(id)
+    .one(db)
+    .await?
+    .ok_or_else(|| DbErr::RecordNotInserted)?;
+    Ok(row.id)
 }
 
 /// Wakes this instance's workers; call after the transaction that queued a job commits.

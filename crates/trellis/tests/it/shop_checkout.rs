@@ -17,6 +17,7 @@ db_tests! {
     each_voucher_rule_is_enforced_at_checkout;
     a_voucher_used_up_is_refused_and_its_limit_counts_orders;
     checkout_takes_stock_snapshots_prices_and_empties_the_cart;
+    adding_to_the_cart_and_checking_out_run_a_fixed_number_of_statements;
     short_stock_is_409_naming_each_short_line_and_writes_nothing;
     checkout_checks_the_cart_the_address_and_the_key;
     one_idempotency_key_places_one_order;
@@ -1279,4 +1280,34 @@ async fn the_cart_and_checkout_pages_place_and_pay_an_order(app: TestApp) {
     assert_eq!(crate::helpers::location(&resp), to);
     assert_eq!(scalar(&app, "SELECT COUNT(*) FROM shop_orders").await, 1);
     assert_eq!(stock(&app, v).await, 4);
+}
+
+/// The hot write path stays cheap: the statements behind one add to cart and one checkout are pinned.
+async fn adding_to_the_cart_and_checking_out_run_a_fixed_number_of_statements(app: TestApp) {
+    let v = variant(&app, "PIN-1", 700, 1000, "USD").await;
+    let jwt = customer(&app, "pinny").await;
+    let counted = |before: u64| app.state.queries.get() - before;
+    let mut seen = Vec::new();
+    for round in 0..3 {
+        let before = app.state.queries.get();
+        assert_eq!(add(&app, &jwt, v, 1).await.0, 201);
+        let adding = counted(before);
+        let before = app.state.queries.get();
+        let (status, o) = checkout(
+            &app,
+            &jwt,
+            json!({"shipping_method": "digital"}),
+            Some(&format!("pin-{round}")),
+        )
+        .await;
+        assert_eq!(status, 201, "{o}");
+        seen.push((adding, counted(before)));
+    }
+    // The job workers poll the same database in the background and their statements are counted too,
+    // so the fewest seen is the request's own.
+    eprintln!("statements (add, checkout): {seen:?}");
+    let adding = seen.iter().map(|s| s.0).min().unwrap();
+    let placing = seen.iter().map(|s| s.1).min().unwrap();
+    assert!(adding <= 6, "add to cart: {adding} statements");
+    assert!(placing <= 14, "checkout: {placing} statements");
 }

@@ -159,13 +159,15 @@ async fn add_item(
     ApiJson(body): ApiJson<AddItem>,
 ) -> Result<Response> {
     let owner = my_cart(&state, &me, &session).await?;
-    let new = cart::add(&state, &owner, body.variant, body.quantity.unwrap_or(1)).await?;
+    let (cart_id, new) =
+        cart::add(&state, &owner, body.variant, body.quantity.unwrap_or(1)).await?;
     let status = if new {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    answer_cart(&state, &owner, status).await
+    let s = cart::summarize(&state.db, cart_id).await?;
+    Ok((status, Json(cart_body(&s))).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -119,25 +119,26 @@ pub async fn owner(
     }
 }
 
-/// The id of `owner`'s cart, made if missing (two racing requests get the same one).
+/// The id of `owner`'s cart, made if missing (two racing requests get the same one), marked as
+/// changed now: every caller is about to change it.
 pub async fn ensure(db: &impl ConnectionTrait, owner: &Owner) -> Result<i64> {
     let (col, val): (&str, sea_orm::Value) = match owner {
         Owner::User(id) => ("user_id", (*id).into()),
         Owner::Session(t) => ("session_key", t.clone().into()),
     };
-    let ts = now();
-    db.execute_raw(stmt(
+    // DO UPDATE (not DO NOTHING) so RETURNING answers for an existing cart too: one statement.
+    Id::find_by_statement(stmt(
         db,
         &format!(
             "INSERT INTO shop_carts ({col}, created_at, updated_at) VALUES ($1, $2, $2) \
-             ON CONFLICT ({col}) DO NOTHING"
+             ON CONFLICT ({col}) DO UPDATE SET updated_at = excluded.updated_at RETURNING id"
         ),
-        vec![val.clone(), ts.into()],
+        vec![val, now().into()],
     ))
-    .await?;
-    find(db, owner)
-        .await?
-        .ok_or_else(|| AppError::not_found("cart"))
+    .one(db)
+    .await?
+    .map(|r| r.id)
+    .ok_or_else(|| AppError::not_found("cart"))
 }
 
 /// The id of `owner`'s cart, if it has one.
@@ -257,22 +258,13 @@ pub fn check_quantity(q: i64, min: i64) -> Result<i64> {
 }
 
 /// Adds `quantity` of a variant on cart `cart_id` (on top of a line already there), capped at
-/// [`MAX_QUANTITY`]. Returns whether a new line was made.
+/// [`MAX_QUANTITY`]. The cart's `updated_at` is set by [`ensure`], which every caller runs first.
 async fn upsert(
     db: &impl ConnectionTrait,
     cart_id: i64,
     variant_id: i64,
     quantity: i64,
-) -> Result<bool> {
-    let ts = now();
-    let exists = Id::find_by_statement(stmt(
-        db,
-        "SELECT id FROM shop_cart_items WHERE cart_id = $1 AND variant_id = $2",
-        vec![cart_id.into(), variant_id.into()],
-    ))
-    .one(db)
-    .await?
-    .is_some();
+) -> Result<()> {
     db.execute_raw(stmt(
         db,
         "INSERT INTO shop_cart_items (cart_id, variant_id, quantity, added_at) VALUES ($1, $2, $3, $5) \
@@ -284,17 +276,11 @@ async fn upsert(
             variant_id.into(),
             (quantity.min(MAX_QUANTITY) as i32).into(),
             (MAX_QUANTITY as i32).into(),
-            ts.into(),
+            now().into(),
         ],
     ))
     .await?;
-    db.execute_raw(stmt(
-        db,
-        "UPDATE shop_carts SET updated_at = $2 WHERE id = $1",
-        vec![cart_id.into(), ts.into()],
-    ))
-    .await?;
-    Ok(!exists)
+    Ok(())
 }
 
 /// Checks a variant may go in the cart: it exists, its product is on sale, and it is in the cart's
@@ -325,22 +311,30 @@ async fn check_variant(
     Ok(others)
 }
 
-/// Adds `quantity` of a variant to `owner`'s cart (on top of a line already there). Returns whether a
-/// new line was made.
-pub async fn add(state: &AppState, owner: &Owner, variant_id: i64, quantity: i64) -> Result<bool> {
+/// Adds `quantity` of a variant to `owner`'s cart (on top of a line already there). Returns the cart's
+/// id and whether a new line was made.
+pub async fn add(
+    state: &AppState,
+    owner: &Owner,
+    variant_id: i64,
+    quantity: i64,
+) -> Result<(i64, bool)> {
     let quantity = check_quantity(quantity, 1)?;
     let txn = state.db.begin().await?;
+    // `ensure` updates the cart row first, so a second add for the same cart waits here until this one
+    // commits: `present` then already holds this one's line.
     let cart = ensure(&txn, owner).await?;
     let present = check_variant(&txn, cart, variant_id).await?;
-    if present.len() as i64 >= MAX_LINES && !present.iter().any(|l| l.variant_id == variant_id) {
+    let new = !present.iter().any(|l| l.variant_id == variant_id);
+    if new && present.len() as i64 >= MAX_LINES {
         return Err(AppError::invalid(
             "variant",
             format!("a cart holds at most {MAX_LINES} different items"),
         ));
     }
-    let new = upsert(&txn, cart, variant_id, quantity).await?;
+    upsert(&txn, cart, variant_id, quantity).await?;
     txn.commit().await?;
-    Ok(new)
+    Ok((cart, new))
 }
 
 /// Sets a line's quantity; 0 removes it. A variant not in the cart is a 404.

@@ -329,26 +329,23 @@ pub async fn place_order(
     let expires = now + chrono::Duration::seconds(state.settings.shop_order_ttl_secs as i64);
     let address = address.unwrap_or_default();
 
-    #[derive(FromQueryResult)]
-    struct Id {
-        id: i64,
-    }
-    let mut order_id = None;
+    // A number already taken (one in 10^15) makes the insert return nothing; draw another.
+    let mut placed = None;
     for _ in 0..5 {
         let number = models::new_order_number();
-        if models::order_by_number(&txn, &number).await?.is_some() {
-            continue;
-        }
-        order_id = Id::find_by_statement(stmt(
+        placed = models::Order::find_by_statement(stmt(
             &txn,
-            "INSERT INTO shop_orders (number, user_id, email, status, currency, items_total, discount_total, \
-                shipping_total, grand_total, voucher_id, voucher_code, shipping_method, ship_name, ship_line1, \
-                ship_line2, ship_city, ship_postcode, ship_country, idempotency_key, request_hash, created_at, \
-                updated_at, expires_at) \
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                $18, $19, $20, $20, $21) RETURNING id",
+            &format!(
+                "INSERT INTO shop_orders (number, user_id, email, status, currency, items_total, discount_total, \
+                    shipping_total, grand_total, voucher_id, voucher_code, shipping_method, ship_name, ship_line1, \
+                    ship_line2, ship_city, ship_postcode, ship_country, idempotency_key, request_hash, created_at, \
+                    updated_at, expires_at) \
+                 VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                    $18, $19, $20, $20, $21) ON CONFLICT (number) DO NOTHING RETURNING {}",
+                models::ORDER_COLUMNS
+            ),
             vec![
-                number.clone().into(),
+                number.into(),
                 user.id.into(),
                 checked.email.clone().into(),
                 currency.clone().into(),
@@ -372,12 +369,14 @@ pub async fn place_order(
             ],
         ))
         .one(&txn)
-        .await?
-        .map(|r| r.id);
-        break;
+        .await?;
+        if placed.is_some() {
+            break;
+        }
     }
-    let order_id =
-        order_id.ok_or_else(|| AppError::Internal(anyhow::anyhow!("no free order number")))?;
+    let order =
+        placed.ok_or_else(|| AppError::Internal(anyhow::anyhow!("no free order number")))?;
+    let order_id = order.id;
 
     // Stock, in variant order so concurrent checkouts take row locks in one order.
     let mut by_variant: Vec<&cart::Line> = summary.lines.iter().collect();
@@ -448,10 +447,21 @@ pub async fn place_order(
         Duration::from_secs(state.settings.shop_order_ttl_secs),
     )
     .await?;
-    let order = models::order_by_id(&txn, order_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("order"))?;
-    let lines = order_lines(&txn, order_id).await?;
+    // The lines as written above, in the order `order_lines` reads them back (insertion order).
+    let lines = summary
+        .lines
+        .iter()
+        .map(|l| OrderLine {
+            variant_id: Some(l.variant_id),
+            product_id: Some(l.product_id),
+            product_name: l.product_name.clone(),
+            variant_name: l.variant_name.clone(),
+            sku: l.sku.clone(),
+            unit_price: l.unit_price,
+            quantity: l.quantity,
+            line_total: l.line_total(),
+        })
+        .collect();
     txn.commit().await?;
     crate::jobs::wake(state);
     Ok(Placed {
