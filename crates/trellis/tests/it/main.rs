@@ -19,6 +19,7 @@ mod records;
 mod sentiment;
 mod sentiment_jobs;
 mod server;
+mod shop_browser;
 mod shop_catalog;
 mod shop_checkout;
 mod shop_concurrency;
