@@ -15,6 +15,7 @@ pub mod http;
 pub mod images;
 pub mod jobs;
 pub mod mail;
+pub mod markdown;
 pub mod records;
 pub mod registry;
 pub mod sentiment;

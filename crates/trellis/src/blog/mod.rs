@@ -6,7 +6,6 @@
 
 pub mod admin;
 pub mod api;
-mod markdown;
 pub mod models;
 mod pages;
 pub mod posts;
@@ -66,10 +65,10 @@ pub fn app() -> crate::registry::AppConfig {
     }
 }
 
-pub use markdown::{
-    MAX_NESTING, check_nesting, markdown_parser, nests_deeper_than, render_checked,
-    render_markdown, sanitize, unsanitized_html,
-};
+/// Checks a post body and renders it (see [`crate::markdown::render_checked`]).
+pub async fn render_checked(body: String) -> crate::error::Result<String> {
+    crate::markdown::render_checked(body, "body", BODY_MAX).await
+}
 
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 300;

@@ -354,7 +354,7 @@ fn validate(form: &PostForm, may_publish: bool, errors: &mut FieldErrors) -> Opt
             "body",
             format!("is too long (maximum is {} characters)", super::BODY_MAX),
         );
-    } else if let Err(m) = super::check_nesting(&body) {
+    } else if let Err(m) = crate::markdown::check_nesting(&body) {
         errors.add("body", m);
     }
     let tags = normalize_tags(form.tags.split(','))

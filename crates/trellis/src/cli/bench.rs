@@ -266,7 +266,7 @@ async fn seed(db: &crate::db::Db, n: usize) -> anyhow::Result<()> {
                 format!("benchmark-article-{i}").into(),
                 format!("Description {i}").into(),
                 body.clone().into(),
-                crate::blog::render_markdown(&body).into(),
+                crate::markdown::render_markdown(&body).into(),
                 at.into(),
                 at.into(),
                 at.into(),

@@ -392,19 +392,19 @@ pub async fn markdown(args: MarkdownArgs) -> anyhow::Result<ExitCode> {
 fn phases(body: &str, sanitize_all: bool) -> String {
     let ms = |t: Instant| format!("{:.1}", t.elapsed().as_secs_f64() * 1000.0);
     let t = Instant::now();
-    let events = crate::blog::markdown_parser(body).count();
+    let events = crate::markdown::markdown_parser(body).count();
     let parse = ms(t);
     let t = Instant::now();
-    let html = crate::blog::unsanitized_html(body);
+    let html = crate::markdown::unsanitized_html(body);
     let to_html = ms(t);
     let t = Instant::now();
-    let too_deep = crate::blog::nests_deeper_than(&html, crate::blog::MAX_NESTING);
+    let too_deep = crate::markdown::nests_deeper_than(&html, crate::markdown::MAX_NESTING);
     let depth = ms(t);
     let sanitized = if too_deep && !sanitize_all {
         "–".to_string()
     } else {
         let t = Instant::now();
-        std::hint::black_box(crate::blog::sanitize(&html));
+        std::hint::black_box(crate::markdown::sanitize(&html));
         ms(t)
     };
     std::hint::black_box(events);

@@ -180,26 +180,7 @@ pub fn check_options(
 /// Renders a description (already bounded by [`parse_description`]) to sanitized HTML off the async
 /// threads; one that nests too deep is a 422 naming `description`.
 pub async fn render_description(source: String) -> Result<String> {
-    use crate::blog as markdown;
-    let refused = |m: String| AppError::invalid("description", m);
-    markdown::check_nesting(&source).map_err(refused)?;
-    // Bounded like the blog's rendering: a burst of long descriptions waits its turn.
-    static RENDERING: crate::blocking::Lane = crate::blocking::Lane::per_core();
-    let out = RENDERING
-        .run(move || {
-            let html = markdown::unsanitized_html(&source);
-            if markdown::nests_deeper_than(&html, markdown::MAX_NESTING) {
-                Err(format!(
-                    "nests deeper than {} levels",
-                    markdown::MAX_NESTING
-                ))
-            } else {
-                Ok(markdown::sanitize(&html))
-            }
-        })
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    out.map_err(refused)
+    crate::markdown::render_checked(source, "description", usize::MAX).await
 }
 
 // ---------------------------------------------------------------- categories

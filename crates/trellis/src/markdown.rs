@@ -1,4 +1,5 @@
-//! Post bodies: Markdown to sanitized HTML, rendered once when a post is saved (and for previews).
+//! Markdown to sanitized HTML, for every app that stores it (post bodies, product descriptions): rendered
+//! once when the text is saved (and for previews).
 //!
 //! The sanitizer (ammonia, on html5ever) does work for each element that grows with how deeply elements
 //! are nested when it arrives, so a body of 100,000 nested `>` took it half a minute; parsing and writing
@@ -28,14 +29,17 @@ pub fn render_markdown(source: &str) -> String {
     sanitize(&unsanitized_html(source))
 }
 
-/// Checks a post body and renders it, off the async threads. A body that is too long or nests too deep
-/// is a 422 naming `body`.
-pub async fn render_checked(source: String) -> Result<String, AppError> {
-    let refused = |m: String| AppError::invalid("body", m);
-    if source.chars().count() > super::BODY_MAX {
+/// Checks Markdown sent as `field` and renders it, off the async threads. Text longer than `max_chars`
+/// characters or nesting too deep is a 422 naming `field`.
+pub async fn render_checked(
+    source: String,
+    field: &'static str,
+    max_chars: usize,
+) -> Result<String, AppError> {
+    let refused = |m: String| AppError::invalid(field, m);
+    if source.chars().count() > max_chars {
         return Err(refused(format!(
-            "is too long (maximum is {} characters)",
-            super::BODY_MAX
+            "is too long (maximum is {max_chars} characters)"
         )));
     }
     check_nesting(&source).map_err(refused)?;
@@ -381,21 +385,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn render_checked_refuses_with_a_message_for_the_body() {
+    async fn render_checked_refuses_with_a_message_for_the_field() {
+        const MAX: usize = 100_000;
         for (body, message) in [
             (">".repeat(50_000), too_deep()),
             ("<div>".repeat(1000), too_deep()),
             (
-                "a".repeat(super::super::BODY_MAX + 1),
+                "a".repeat(MAX + 1),
                 "is too long (maximum is 100000 characters)".into(),
             ),
         ] {
-            match render_checked(body).await {
+            match render_checked(body, "body", MAX).await {
                 Err(AppError::Validation(e)) => assert_eq!(e.get("body"), [message]),
                 other => panic!("{other:?}"),
             }
         }
-        let html = render_checked("*fine*".into()).await.unwrap();
+        let html = render_checked("*fine*".into(), "body", MAX).await.unwrap();
         assert_eq!(html.trim(), "<p><em>fine</em></p>");
     }
 
