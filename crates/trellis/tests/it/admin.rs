@@ -81,20 +81,7 @@ async fn seed_post(app: &TestApp, author: i64, title: &str, status: &'static str
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    #[derive(sea_orm::FromQueryResult)]
-    struct N {
-        n: i64,
-    }
-    use sea_orm::FromQueryResult;
-    N::find_by_statement(Statement::from_string(
-        app.state.db.get_database_backend(),
-        sql.to_string(),
-    ))
-    .one(&app.state.db)
-    .await
-    .unwrap()
-    .unwrap()
-    .n
+    crate::helpers::sql::scalar(app, sql, vec![]).await
 }
 
 /// The number of rows of a change list page.

@@ -85,6 +85,48 @@ pub async fn screenshot(c: &Client, name: &str) {
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Types `text` into the field `css`, replacing what it held.
+pub async fn fill(c: &Client, css: &str, text: &str) {
+    let el = c.find(Locator::Css(css)).await.unwrap();
+    el.clear().await.unwrap();
+    el.send_keys(text).await.unwrap();
+}
+
+pub async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The rendered text of `css`, once it is there.
+pub async fn text(c: &Client, css: &str) -> String {
+    c.wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits for a new page whose path starts with `prefix` after a form was submitted.
+pub async fn landed(c: &Client, prefix: &str) -> String {
+    for _ in 0..100 {
+        let url = c.current_url().await.unwrap();
+        if url.path().starts_with(prefix) {
+            return url.path().to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "never reached {prefix}: at {}",
+        c.current_url().await.unwrap()
+    );
+}
+
 #[tokio::test]
 async fn a_visitor_registers_logs_out_logs_in_and_sets_an_avatar() {
     let Some(driver) = driver().await else {

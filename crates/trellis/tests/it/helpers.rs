@@ -601,3 +601,55 @@ pub async fn wait_closed<R: tokio::io::AsyncRead + Unpin>(
     .ok()
     .map(|()| started.elapsed())
 }
+
+/// Raw SQL for tests that set up or inspect rows the API does not expose, on either database.
+pub mod sql {
+    use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
+
+    use super::TestApp;
+
+    #[derive(FromQueryResult)]
+    struct Id {
+        id: i64,
+    }
+
+    #[derive(FromQueryResult)]
+    struct N {
+        n: Option<i64>,
+    }
+
+    fn statement(app: &TestApp, sql: &str, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(app.state.db.get_database_backend(), sql, values)
+    }
+
+    /// Runs an `INSERT …` and answers the new row's id.
+    pub async fn insert_id(app: &TestApp, sql: &str, values: Vec<Value>) -> i64 {
+        let sql = format!("{sql} RETURNING id");
+        Id::find_by_statement(statement(app, &sql, values))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .expect("a row was inserted")
+            .id
+    }
+
+    /// The one number a one-column query answers (NULL or no row is 0). Integer columns are 32-bit on
+    /// PostgreSQL and 64-bit on SQLite: the answer is read as 64-bit on both.
+    pub async fn scalar(app: &TestApp, sql: &str, values: Vec<Value>) -> i64 {
+        let sql = format!("SELECT CAST(({sql}) AS BIGINT) AS n");
+        N::find_by_statement(statement(app, &sql, values))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .and_then(|r| r.n)
+            .unwrap_or(0)
+    }
+
+    pub async fn exec(app: &TestApp, sql: &str, values: Vec<Value>) {
+        app.state
+            .db
+            .execute_raw(statement(app, sql, values))
+            .await
+            .unwrap();
+    }
+}

@@ -6,48 +6,8 @@ use fantoccini::{Client, Locator};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::browser::{browser_login, driver, screenshot};
+use crate::browser::{browser_login, click, driver, fill, landed, screenshot, text};
 use crate::helpers::{Backend, TestApp};
-
-async fn fill(c: &Client, css: &str, text: &str) {
-    let el = c.find(Locator::Css(css)).await.unwrap();
-    el.clear().await.unwrap();
-    el.send_keys(text).await.unwrap();
-}
-
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn text(c: &Client, css: &str) -> String {
-    c.wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// Waits for a new page whose path starts with `prefix` after a form was submitted.
-async fn landed(c: &Client, prefix: &str) -> String {
-    for _ in 0..100 {
-        let url = c.current_url().await.unwrap();
-        if url.path().starts_with(prefix) {
-            return url.path().to_string();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!(
-        "never reached {prefix}: at {}",
-        c.current_url().await.unwrap()
-    );
-}
 
 async fn switch_user(c: &Client, app: &TestApp, name: &str) {
     c.delete_all_cookies().await.unwrap();

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
+use crate::helpers::sql::{exec, insert_id as insert, scalar};
 
 db_tests! {
     customers_see_only_their_own_orders_and_anyone_elses_is_404;
@@ -28,56 +29,6 @@ db_tests! {
 }
 
 // ---------------------------------------------------------------- seeding
-
-#[derive(FromQueryResult)]
-struct Id {
-    id: i64,
-}
-
-#[derive(FromQueryResult)]
-struct N {
-    n: i64,
-}
-
-async fn insert(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
-    let db = &app.state.db;
-    Id::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        format!("{sql} RETURNING id"),
-        values,
-    ))
-    .one(db)
-    .await
-    .unwrap()
-    .unwrap()
-    .id
-}
-
-async fn scalar(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
-    let db = &app.state.db;
-    // Integer columns are 32-bit on PostgreSQL: read every answer as 64-bit.
-    N::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        format!("SELECT CAST(q.n AS BIGINT) AS n FROM ({sql}) q"),
-        values,
-    ))
-    .one(db)
-    .await
-    .unwrap()
-    .unwrap()
-    .n
-}
-
-async fn exec(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) {
-    let db = &app.state.db;
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        sql,
-        values,
-    ))
-    .await
-    .unwrap();
-}
 
 /// A product with one variant priced `price` cents and `stock` on hand; answers the variant's id.
 async fn variant(app: &TestApp, sku: &str, price: i64, stock: i64) -> i64 {

@@ -2,10 +2,10 @@
 //! by the sentiment engine; the summary shows the rating, the sentiment shares and the most helpful
 //! review of each kind; helpful votes count once per customer.
 
-use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
+use crate::helpers::sql::insert_id;
 
 db_tests! {
     only_customers_who_received_a_product_may_review_it_once;
@@ -14,25 +14,6 @@ db_tests! {
     reviews_are_changed_and_deleted_only_by_their_author_or_a_manager;
     bad_review_fields_are_422_naming_the_field;
     the_product_page_shows_reviews_and_takes_one_through_a_form;
-}
-
-#[derive(FromQueryResult)]
-struct Id {
-    id: i64,
-}
-
-async fn insert_id(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
-    let db = &app.state.db;
-    Id::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        format!("{sql} RETURNING id"),
-        values,
-    ))
-    .one(db)
-    .await
-    .unwrap()
-    .unwrap()
-    .id
 }
 
 /// A product with one variant: (product id, variant id).
