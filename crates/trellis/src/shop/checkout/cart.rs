@@ -2,7 +2,7 @@
 //! session. A visitor's cart is merged into their own on the first cart access after they sign in.
 //! Totals are always computed here from the variants' current prices.
 
-use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Statement};
 use tower_sessions::Session;
 
 use crate::accounts::models::User;
@@ -153,6 +153,24 @@ pub async fn find(db: &impl ConnectionTrait, owner: &Owner) -> Result<Option<i64
         vec![val],
     ))
     .one(db)
+    .await?
+    .map(|r| r.id))
+}
+
+/// The id of `user_id`'s cart, its row locked until `txn` ends (on PostgreSQL; SQLite serializes write
+/// transactions already). A checkout holds it, so the same user's checkouts take turns and an item added
+/// meanwhile waits rather than being cleared with the cart.
+pub async fn lock_user_cart(txn: &DatabaseTransaction, user_id: i64) -> Result<Option<i64>> {
+    let lock = match txn.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => " FOR UPDATE",
+        _ => "",
+    };
+    Ok(Id::find_by_statement(stmt(
+        txn,
+        &format!("SELECT id FROM shop_carts WHERE user_id = $1{lock}"),
+        vec![user_id.into()],
+    ))
+    .one(txn)
     .await?
     .map(|r| r.id))
 }

@@ -265,7 +265,7 @@ pub async fn place_order(
     let hash = checked.hash();
 
     let txn = state.db.begin().await?;
-    crate::db::lock(&txn, "shop-checkout", user.id).await?;
+    let cart_id = cart::lock_user_cart(&txn, user.id).await?;
     if let Some(key) = idempotency_key
         && let Some(order) = by_key(&txn, user.id, key).await?
     {
@@ -282,8 +282,7 @@ pub async fn place_order(
             created: false,
         });
     }
-    let owner = cart::Owner::User(user.id);
-    let Some(cart_id) = cart::find(&txn, &owner).await? else {
+    let Some(cart_id) = cart_id else {
         return Err(AppError::invalid("cart", "is empty"));
     };
     let summary = cart::summarize(&txn, cart_id).await?;
