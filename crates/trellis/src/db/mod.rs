@@ -207,6 +207,11 @@ async fn open(
         // otherwise precede every statement.
         opts.test_before_acquire(false);
         opts.map_sqlx_sqlite_opts(sqlite);
+    } else {
+        // A server can drop a connection while it sits in the pool (a restart, an idle timeout), so one
+        // idle for a while is pinged before use; one just returned by another request is not. Pinging on
+        // every acquire cost a round trip per transaction and per statement run outside one.
+        opts.test_before_acquire_if_idle_for(Duration::from_secs(5));
     }
     let mut db = Database::connect(opts)
         .await
