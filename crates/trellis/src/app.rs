@@ -234,6 +234,8 @@ pub fn router(state: AppState, session_store: Store) -> Router {
                 .layer(CatchPanicLayer::new())
                 .layer(DefaultBodyLimit::max(settings.max_body_bytes))
                 .layer(CompressionLayer::new())
+                // Inside compression: validators are computed on the body as the handler made it.
+                .layer(axum::middleware::from_fn(crate::http::etag::etag))
                 .option_layer(hsts)
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,

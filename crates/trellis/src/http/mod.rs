@@ -1,10 +1,11 @@
 //! Web pieces every app shares: authentication, CSRF, templates, static assets, throttling, error pages,
-//! security headers and request tracing.
+//! security headers, validators (ETag) and request tracing.
 
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod csrf;
+pub mod etag;
 pub mod forms;
 pub mod jwt;
 pub mod middleware;

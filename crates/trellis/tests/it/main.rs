@@ -30,3 +30,4 @@ mod todo;
 mod todo_browser;
 mod tracker;
 mod uploads;
+mod validators;

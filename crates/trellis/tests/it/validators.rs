@@ -1,0 +1,105 @@
+//! `ETag` and `If-None-Match`: a client that already holds an answer gets 304 without it, and any write
+//! that changes the answer changes its validator, on API and pages alike.
+
+use reqwest::header::{ACCEPT_ENCODING, ETAG, IF_NONE_MATCH};
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::TestApp;
+
+db_tests! {
+    a_held_answer_is_304_until_a_write_changes_it ["password_validators" = "length", "blog_open_authoring" = "true"];
+    only_successful_reads_carry_a_validator;
+}
+
+async fn get(app: &TestApp, path: &str, tag: Option<&str>, gzip: bool) -> reqwest::Response {
+    let mut req = app.client.get(app.url(path));
+    if let Some(t) = tag {
+        req = req.header(IF_NONE_MATCH, t);
+    }
+    if gzip {
+        req = req.header(ACCEPT_ENCODING, "gzip");
+    }
+    req.send().await.unwrap()
+}
+
+fn etag(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get(ETAG)
+        .unwrap_or_else(|| panic!("no ETag on {} {}", resp.status(), resp.url()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn a_held_answer_is_304_until_a_write_changes_it(app: TestApp) {
+    let token = app.api_user("tagger").await;
+    app.api_article(&token, "First", &["x"]).await;
+    for path in ["/api/articles?limit=20", "/api/tags", "/blog/"] {
+        let first = get(&app, path, None, false).await;
+        assert_eq!(first.status(), 200, "{path}");
+        let tag = etag(&first);
+        assert!(tag.starts_with("W/\""), "{path}: {tag}");
+
+        let again = get(&app, path, Some(&tag), false).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(etag(&again), tag);
+        assert!(again.bytes().await.unwrap().is_empty(), "{path}: no body");
+
+        // The compressed form is the same representation: its validator matches too.
+        let zipped = get(&app, path, Some(&tag), true).await;
+        assert_eq!(zipped.status(), StatusCode::NOT_MODIFIED, "{path} gzip");
+        let listed = format!("\"something-else\", {tag}");
+        assert_eq!(
+            get(&app, path, Some(&listed), false).await.status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            get(&app, path, Some("\"stale\""), false).await.status(),
+            200
+        );
+    }
+    let tags: Vec<String> = {
+        let mut out = Vec::new();
+        for path in ["/api/articles?limit=20", "/api/tags", "/blog/"] {
+            out.push(etag(&get(&app, path, None, false).await));
+        }
+        out
+    };
+    app.api_article(&token, "Second", &["y"]).await;
+    for (path, old) in ["/api/articles?limit=20", "/api/tags", "/blog/"]
+        .into_iter()
+        .zip(tags)
+    {
+        let resp = get(&app, path, Some(&old), false).await;
+        assert_eq!(resp.status(), 200, "{path} changed after a write");
+        assert_ne!(etag(&resp), old, "{path}");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("Second") || body.contains('y'), "{path}");
+    }
+}
+
+async fn only_successful_reads_carry_a_validator(app: TestApp) {
+    let missing = get(&app, "/api/articles/no-such-article", None, false).await;
+    assert_eq!(missing.status(), 404);
+    assert!(missing.headers().get(ETAG).is_none());
+    // A write is never answered 304, whatever it sends.
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/users/login",
+            None,
+            Some(serde_json::json!({"user": {"email": "a@b.c", "password": "x"}})),
+        )
+        .await;
+    assert_ne!(status, 304);
+    let resp = app
+        .client
+        .post(app.url("/api/users/login"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&serde_json::json!({"user": {"email": "a@b.c", "password": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), 304);
+    assert!(resp.headers().get(ETAG).is_none());
+}
