@@ -9,6 +9,7 @@ use crate::helpers::TestApp;
 db_tests! {
     a_held_answer_is_304_until_a_write_changes_it ["password_validators" = "length", "blog_open_authoring" = "true"];
     only_successful_reads_carry_a_validator;
+    json_and_html_are_compressed_with_brotli_or_gzip;
 }
 
 async fn get(app: &TestApp, path: &str, tag: Option<&str>, gzip: bool) -> reqwest::Response {
@@ -102,4 +103,40 @@ async fn only_successful_reads_carry_a_validator(app: TestApp) {
         .unwrap();
     assert_ne!(resp.status(), 304);
     assert!(resp.headers().get(ETAG).is_none());
+}
+
+async fn json_and_html_are_compressed_with_brotli_or_gzip(app: TestApp) {
+    use reqwest::header::CONTENT_ENCODING;
+    // The test client decodes nothing itself, so what arrives is what was sent.
+    for path in ["/api/openapi.json", "/"] {
+        let plain = get(&app, path, None, false).await;
+        assert!(plain.headers().get(CONTENT_ENCODING).is_none(), "{path}");
+        let size = plain.bytes().await.unwrap().len();
+        for (accept, coding) in [
+            ("br", "br"),
+            ("gzip", "gzip"),
+            ("br;q=1.0, gzip;q=0.5", "br"),
+        ] {
+            let resp = app
+                .client
+                .get(app.url(path))
+                .header(ACCEPT_ENCODING, accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(
+                resp.headers()
+                    .get(CONTENT_ENCODING)
+                    .map(|v| v.to_str().unwrap()),
+                Some(coding),
+                "{path} with {accept}"
+            );
+            let sent = resp.bytes().await.unwrap().len();
+            assert!(
+                sent < size,
+                "{path}: {sent} bytes {coding} for {size} plain"
+            );
+        }
+    }
 }
