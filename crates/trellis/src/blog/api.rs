@@ -184,15 +184,22 @@ async fn list(
             }
         }
     }
+    // Unfiltered, the total is the one the database keeps; filtered, it is counted.
+    let count_sql = if conditions.len() == 1 {
+        format!("{} WHERE $1 = $1", models::PUBLISHED_COUNT_SQL)
+    } else {
+        format!(
+            "SELECT COUNT(*) AS n FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND $1 = $1 AND {}",
+            conditions.join(" AND ")
+        )
+    };
     let condition = conditions.join(" AND ");
 
     // `$1` must appear in the count too, or PostgreSQL cannot type the parameter. Newest first; the id
     // breaks ties between articles published in the same instant.
     let (rows, count) = crate::db::paged::<ArticleRow>(
         db,
-        format!(
-            "SELECT COUNT(*) AS n FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND $1 = $1 AND {condition}"
-        ),
+        count_sql,
         select_sql(false, &condition, "ORDER BY p.published_at DESC, p.id DESC"),
         values,
         paging.window(),

@@ -12,6 +12,7 @@ mod m20261106_000001_jobs;
 mod m20261107_000001_sentiment;
 mod m20261108_000001_admin_log;
 mod m20261109_000001_shop;
+mod m20261110_000001_blog_counts;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261107_000001_sentiment::Migration),
             Box::new(m20261108_000001_admin_log::Migration),
             Box::new(m20261109_000001_shop::Migration),
+            Box::new(m20261110_000001_blog_counts::Migration),
         ]
     }
 }
