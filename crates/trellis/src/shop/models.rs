@@ -421,6 +421,29 @@ pub async fn move_stock(
     m: StockMove<'_>,
 ) -> Result<Option<i64>, DbErr> {
     let backend = txn.get_database_backend();
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        // The change and its ledger row in one round trip: the INSERT sees the UPDATE's RETURNING
+        // rows, so nothing is written when the stock is short.
+        let after = StockAfter::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            "WITH moved AS (UPDATE shop_variants SET stock = stock + $2 WHERE id = $1 AND stock + $2 >= 0 \
+                 RETURNING stock) \
+             INSERT INTO shop_stock_moves (variant_id, delta, stock_after, reason, order_id, actor_id, note, created_at) \
+             SELECT $1, $2, stock, $3, $4, $5, $6, $7 FROM moved RETURNING stock_after AS stock",
+            [
+                m.variant_id.into(),
+                m.delta.into(),
+                m.reason.as_str().into(),
+                m.order_id.into(),
+                m.actor_id.into(),
+                ledger_note(m.note).into(),
+                Utc::now().into(),
+            ],
+        ))
+        .one(txn)
+        .await?;
+        return Ok(after.map(|a| a.stock));
+    }
     let after = StockAfter::find_by_statement(Statement::from_sql_and_values(
         backend,
         "UPDATE shop_variants SET stock = stock + $2 WHERE id = $1 AND stock + $2 >= 0 RETURNING stock",
@@ -433,6 +456,10 @@ pub async fn move_stock(
     };
     record_move(txn, &m, after.stock).await?;
     Ok(Some(after.stock))
+}
+
+fn ledger_note(note: &str) -> String {
+    note.chars().take(200).collect()
 }
 
 /// Writes the ledger row of a change already applied (`stock_after` is the new level): for stock set on
@@ -453,7 +480,7 @@ pub async fn record_move(
             m.reason.as_str().into(),
             m.order_id.into(),
             m.actor_id.into(),
-            m.note.chars().take(200).collect::<String>().into(),
+            ledger_note(m.note).into(),
             Utc::now().into(),
         ],
     ))
