@@ -149,6 +149,14 @@ async fn list(
 ) -> Result<ArticlesEnvelope> {
     let db = &state.db;
     let mut values: Vec<Value> = vec![me.into()];
+    let unfiltered = matches!(
+        scope,
+        Scope::All {
+            tag: None,
+            author: None,
+            favorited: None
+        }
+    );
     let mut conditions: Vec<String> = vec!["1 = 1".into()];
     let param = |v: Value, values: &mut Vec<Value>| {
         values.push(v);
@@ -185,7 +193,7 @@ async fn list(
         }
     }
     // Unfiltered, the total is the one the database keeps; filtered, it is counted.
-    let count_sql = if conditions.len() == 1 {
+    let count_sql = if unfiltered {
         format!("{} WHERE $1 = $1", models::PUBLISHED_COUNT_SQL)
     } else {
         format!(
