@@ -13,6 +13,7 @@ db_tests! {
     a_hundred_customers_racing_for_ten_units_make_ten_orders ["throttle" = "off", "job_workers" = "0"];
     twenty_requests_with_one_key_make_one_order ["throttle" = "off", "job_workers" = "0"];
     a_voucher_limited_to_five_uses_is_used_five_times ["throttle" = "off", "job_workers" = "0"];
+    items_added_while_checking_out_are_ordered_or_kept ["throttle" = "off", "job_workers" = "0"];
 }
 
 fn shared_hash() -> String {
@@ -257,5 +258,70 @@ async fn a_voucher_limited_to_five_uses_is_used_five_times(app: TestApp) {
         )
         .await,
         995
+    );
+}
+
+/// One customer adds to the cart while their own checkouts run: every unit added ends up in exactly one
+/// order or is still in the cart, never cleared unordered, and stock moves by what was ordered.
+async fn items_added_while_checking_out_are_ordered_or_kept(app: TestApp) {
+    let v = variant(&app, "BUSY-1", 500, 10_000, "USD").await;
+    let jwt = customers(&app, "busy", 1).await.remove(0);
+    fill_cart(&app, &jwt, v, 1).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let req = if i % 4 == 0 {
+            app.client
+                .post(app.url("/api/shop/checkout"))
+                .json(&json!({"shipping_method": "digital"}))
+        } else {
+            app.client
+                .post(app.url("/api/shop/cart/items"))
+                .json(&json!({"variant": v, "quantity": 1}))
+        };
+        let req = req.header("Authorization", format!("Token {jwt}"));
+        tasks.push(tokio::spawn(async move {
+            let resp = req.send().await.expect("the server answers");
+            (i % 4 == 0, resp.status().as_u16())
+        }));
+    }
+    let mut added = 1;
+    let mut placed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (false, 200 | 201) => added += 1,
+            (true, 201) => placed += 1,
+            // Its twin took the whole cart first.
+            (true, 422) => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(added, 31, "every add succeeds");
+    assert!(placed >= 1, "at least one checkout found items");
+    let ordered = scalar(
+        &app,
+        &format!("SELECT COALESCE(SUM(quantity), 0) FROM shop_order_lines WHERE variant_id = {v}"),
+    )
+    .await;
+    let in_cart = scalar(
+        &app,
+        &format!("SELECT COALESCE(SUM(quantity), 0) FROM shop_cart_items WHERE variant_id = {v}"),
+    )
+    .await;
+    assert_eq!(
+        ordered + in_cart,
+        added,
+        "ordered {ordered}, in the cart {in_cart}"
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM shop_orders").await,
+        placed
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            &format!("SELECT stock FROM shop_variants WHERE id = {v}")
+        )
+        .await,
+        10_000 - ordered
     );
 }
