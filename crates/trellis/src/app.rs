@@ -148,10 +148,11 @@ pub async fn build_state(
     let mailer = Mailer::from_settings(&settings)?;
     let storage = Storage::local(settings.media_dir());
     let redis = match &settings.redis_url {
-        Some(url) => Some(connect_redis(url.expose()).await?),
+        Some(url) => Some(crate::shared_redis::SharedRedis::connect(url.expose()).await?),
         None => None,
     };
     let throttles = Throttles::new(&settings, redis.clone());
+    let cache = crate::cache::Cache::from_settings(&settings, redis.clone())?;
     let session_store = match redis {
         Some(conn) => Store::Redis(RedisStore::new(conn)),
         None => Store::Db(DbStore::new(db.clone())),
@@ -171,6 +172,7 @@ pub async fn build_state(
         mailer,
         storage,
         throttles,
+        cache,
         queries,
         jobs: crate::jobs::Queue::new(),
         registry,
@@ -265,7 +267,15 @@ pub fn router(state: AppState, session_store: Store) -> Router {
                     axum::http::StatusCode::REQUEST_TIMEOUT,
                     Duration::from_secs(settings.request_timeout_secs),
                 ))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect)),
+                .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect))
+                // Innermost: sees the routed path and the user, and bumps only after a handler wrote.
+                .layer(axum::middleware::from_fn_with_state(
+                    crate::http::view_cache::ViewCache {
+                        cache: state.cache.clone(),
+                        routes: Arc::new(state.registry.cached_views()),
+                    },
+                    crate::http::view_cache::cache_views,
+                )),
         )
         .with_state(state)
 }
@@ -326,18 +336,6 @@ fn cors(settings: &Settings) -> Option<tower_http::cors::CorsLayer> {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
             .max_age(Duration::from_secs(3600)),
     )
-}
-
-async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
-    let client = redis::Client::open(url).context("setting TRELLIS_REDIS_URL: invalid URL")?;
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        redis::aio::ConnectionManager::new(client),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("timed out"))
-    .and_then(|r| r.map_err(anyhow::Error::from))
-    .with_context(|| format!("cannot connect to Redis at {}", db::redact_url(url)))
 }
 
 /// Periodic clean-up: expired sessions and idle throttle keys.

@@ -157,6 +157,19 @@ pub struct Settings {
     pub shop_order_ttl_secs: u64,
     /// The key payment webhooks are signed with (HMAC-SHA256); derived from the secret key when unset.
     pub shop_webhook_secret: Option<Secret>,
+    /// `auto` (Redis when `redis_url` is set, in-process otherwise), `memory`, `redis` or `off`.
+    pub cache: String,
+    /// Largest size of the in-process cache, in bytes.
+    pub cache_max_bytes: u64,
+    /// How long cached values and pages live unless a write makes them stale sooner.
+    pub cache_ttl_secs: u64,
+    /// Part of every cache key: raise it when a release changes what cached values look like.
+    pub cache_version: u32,
+    /// Starts every key in a shared cache, so several sites can share one Redis.
+    pub cache_key_prefix: String,
+    /// `Server-Timing` on every answer and the SQL panel on pages; unset: on in development. Refused
+    /// in production.
+    pub debug_toolbar: Option<bool>,
 }
 
 impl Default for Settings {
@@ -205,6 +218,12 @@ impl Default for Settings {
             quota_api_tokens: 50,
             shop_order_ttl_secs: 30 * 60,
             shop_webhook_secret: None,
+            cache: "auto".into(),
+            cache_max_bytes: 64 * 1024 * 1024,
+            cache_ttl_secs: 300,
+            cache_version: 1,
+            cache_key_prefix: "trellis".into(),
+            debug_toolbar: None,
         }
     }
 }
@@ -318,6 +337,18 @@ impl Settings {
             "off" => {}
             other => bail!("setting TRELLIS_THROTTLE: `{other}` must be `on` or `off`"),
         }
+        if self.is_production() && self.debug_toolbar == Some(true) {
+            bail!(
+                "setting TRELLIS_DEBUG_TOOLBAR: refused in production (it shows every page's SQL)"
+            );
+        }
+        match (self.cache.as_str(), &self.redis_url) {
+            ("auto" | "memory" | "off", _) | ("redis", Some(_)) => {}
+            ("redis", None) => bail!("setting TRELLIS_CACHE: `redis` needs TRELLIS_REDIS_URL"),
+            (other, _) => {
+                bail!("setting TRELLIS_CACHE: `{other}` must be `auto`, `memory`, `redis` or `off`")
+            }
+        }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -361,6 +392,11 @@ impl Settings {
 
     pub fn is_production(&self) -> bool {
         self.env == Environment::Production
+    }
+
+    /// The debug toolbar: as set, or on in development; never in production.
+    pub fn debug_toolbar_enabled(&self) -> bool {
+        !self.is_production() && self.debug_toolbar.unwrap_or(true)
     }
 
     pub fn throttle_enabled(&self) -> bool {

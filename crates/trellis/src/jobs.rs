@@ -532,6 +532,8 @@ async fn run_one(state: &AppState, worker: &str, job: Claimed, shutdown: watch::
     if let Err(e) = state.db.execute_raw(stmt(&state.db, sql, values)).await {
         tracing::error!(id, error = %e, "recording the job's outcome failed; its lease will expire");
     }
+    // Whatever the job wrote is now committed: cached answers made before it are stale.
+    state.cache.bump().await;
     wake(state);
 }
 
@@ -687,6 +689,7 @@ pub fn app() -> crate::registry::AppConfig {
         permissions: &[],
         templates: &[],
         sessionless_templates: &[],
+        cached_views: &[],
         models,
         init: None,
     }

@@ -39,6 +39,9 @@ pub struct AppConfig {
     /// Templates anonymous readers are shown without being given a session (public reading pages):
     /// crawlers must not fill the session store.
     pub sessionless_templates: &'static [&'static str],
+    /// Route templates (as routed, e.g. `/api/articles/{slug}`) whose answers to anonymous `GET`s are
+    /// the same for every visitor and may be served from the cache (see `http::view_cache`).
+    pub cached_views: &'static [&'static str],
     /// Its models, as the admin, the `models` commands and fixtures see them.
     pub models: fn() -> Vec<Model>,
     /// Puts the app's own shared state (caches, loaded models) into the application state.
@@ -117,6 +120,14 @@ impl Registry {
     }
 
     /// Every embedded template of every app.
+    /// Every app's cacheable route templates.
+    pub fn cached_views(&self) -> std::collections::HashSet<&'static str> {
+        self.apps
+            .iter()
+            .flat_map(|a| a.cached_views.iter().copied())
+            .collect()
+    }
+
     pub fn templates(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
         self.apps.iter().flat_map(|a| a.templates.iter().copied())
     }

@@ -23,6 +23,8 @@ pub struct Inner {
     pub mailer: Mailer,
     pub storage: Storage,
     pub throttles: Throttles,
+    /// The cache framework (`TRELLIS_CACHE`); every write path bumps its generation.
+    pub cache: crate::cache::Cache,
     pub queries: QueryCounter,
     pub jobs: crate::jobs::Queue,
     /// The installed apps.

@@ -50,6 +50,7 @@ pub fn app() -> crate::registry::AppConfig {
             "accounts/tokens.html",
         ],
         sessionless_templates: &[],
+        cached_views: &[],
         models: admin::models,
         init: None,
     }

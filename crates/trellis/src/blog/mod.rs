@@ -60,6 +60,17 @@ pub fn app() -> crate::registry::AppConfig {
         ],
         // Anonymous readers get no session (and so no token): crawlers must not fill the session store.
         sessionless_templates: &["blog/list.html", "blog/detail.html"],
+        cached_views: &[
+            "/api/articles",
+            "/api/articles/{slug}",
+            "/api/articles/{slug}/comments",
+            "/api/tags",
+            "/blog/",
+            "/blog/feed.xml",
+            "/blog/tag/{tag}/",
+            "/blog/author/{username}/",
+            "/blog/{slug}/",
+        ],
         models: admin::models,
         init: None,
     }

@@ -70,7 +70,20 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load()?;
     crate::telemetry::init(&settings);
-    match cli.command {
+    let writes = matches!(
+        cli.command,
+        Command::Migrate(_)
+            | Command::Createsuperuser(_)
+            | Command::Changepassword(_)
+            | Command::Groups(_)
+            | Command::Roadmap(_)
+            | Command::Sentiment(_)
+            | Command::Shop(_)
+            | Command::Models(_)
+            | Command::Loaddata(_)
+    );
+    let shared = settings.clone();
+    let outcome = match cli.command {
         Command::Serve(args) => serve::run(settings, args).await,
         Command::Migrate(args) => migrate::run(settings, args).await,
         Command::Createsuperuser(args) => users::create_superuser(settings, args).await,
@@ -87,6 +100,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(args) => models::run(settings, args).await,
         Command::Dumpdata(args) => fixtures::dump(settings, args).await,
         Command::Loaddata(args) => fixtures::load(settings, args).await,
+    };
+    if writes {
+        invalidate_shared_cache(&shared).await;
+    }
+    outcome
+}
+
+/// A command that may have changed rows makes running servers' cached answers stale. Only a shared
+/// (Redis) cache can be reached from here; an in-process one catches up within `TRELLIS_CACHE_TTL_SECS`.
+async fn invalidate_shared_cache(settings: &Settings) {
+    let Some(url) = &settings.redis_url else {
+        return;
+    };
+    if !matches!(settings.cache.as_str(), "auto" | "redis") {
+        return;
+    }
+    match crate::shared_redis::SharedRedis::connect(url.expose()).await {
+        Ok(conn) => {
+            if let Ok(cache) = crate::cache::Cache::from_settings(settings, Some(conn)) {
+                cache.bump().await;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cache: could not reach Redis to invalidate cached answers")
+        }
     }
 }
 

@@ -52,7 +52,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn has_session_cookie(headers: &HeaderMap) -> bool {
+pub(crate) fn has_session_cookie(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -23,7 +23,17 @@ pub async fn etag(req: Request, next: Next) -> Response {
     }
     let wanted = req.headers().get(header::IF_NONE_MATCH).cloned();
     let res = next.run(req).await;
-    if res.status() != StatusCode::OK || res.headers().contains_key(header::ETAG) {
+    if res.status() != StatusCode::OK {
+        return res;
+    }
+    // A validator set further in (a cached answer keeps the one computed when it was stored).
+    if let Some(tag) = res.headers().get(header::ETAG).cloned() {
+        if wanted.is_some_and(|w| matches(&w, &tag)) {
+            let (mut parts, _) = res.into_parts();
+            parts.status = StatusCode::NOT_MODIFIED;
+            strip_body_headers(&mut parts.headers);
+            return Response::from_parts(parts, Body::empty());
+        }
         return res;
     }
     if !matches!(axum::body::HttpBody::size_hint(res.body()).exact(), Some(n) if n <= MAX_BODY) {
@@ -46,7 +56,7 @@ pub async fn etag(req: Request, next: Next) -> Response {
 }
 
 /// `W/"<first 128 bits of SHA-256, hex>"`.
-fn validator(body: &[u8]) -> HeaderValue {
+pub(crate) fn validator(body: &[u8]) -> HeaderValue {
     let digest = Sha256::digest(body);
     let value = format!("W/\"{}\"", hex::encode(&digest[..16]));
     HeaderValue::from_str(&value).expect("hex is a valid header value")

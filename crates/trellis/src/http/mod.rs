@@ -15,6 +15,7 @@ pub mod session_store;
 pub mod strict_json;
 pub mod templates;
 pub mod throttle;
+pub mod view_cache;
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -172,7 +172,7 @@ impl ExpiredDeletion for DbStore {
 /// Sessions as Redis keys that expire by themselves.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: redis::aio::ConnectionManager,
+    redis: crate::shared_redis::SharedRedis,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -182,8 +182,29 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    pub fn new(conn: redis::aio::ConnectionManager) -> Self {
-        RedisStore { conn }
+    pub fn new(redis: crate::shared_redis::SharedRedis) -> Self {
+        RedisStore { redis }
+    }
+
+    /// A command with a deadline: the session layer runs outside the request timeout, so an unanswered
+    /// command would otherwise hold the request for as long as Redis stays silent.
+    async fn bounded<T>(
+        &self,
+        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> session_store::Result<T> {
+        match tokio::time::timeout(std::time::Duration::from_secs(2), command).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.redis.failed();
+                Err(backend_err(e))
+            }
+            Err(_) => {
+                self.redis.failed();
+                Err(session_store::Error::Backend(
+                    "Redis did not answer within 2 s".into(),
+                ))
+            }
+        }
     }
 
     fn key(id: &Id) -> String {
@@ -197,7 +218,7 @@ impl RedisStore {
         let ttl = (record.expiry_date - OffsetDateTime::now_utc())
             .whole_seconds()
             .max(1) as u64;
-        let mut conn = self.conn.clone();
+        let mut conn = self.redis.conn();
         let mut opts = redis::SetOptions::default().with_expiration(redis::SetExpiry::EX(ttl));
         // Existing keys only when saving, so a deleted session is not written back (see DbStore::save).
         opts = opts.conditional_set(if only_new {
@@ -205,10 +226,9 @@ impl RedisStore {
         } else {
             redis::ExistenceCheck::XX
         });
-        let set: Option<String> = conn
-            .set_options(Self::key(&record.id), data, opts)
-            .await
-            .map_err(backend_err)?;
+        let set: Option<String> = self
+            .bounded(conn.set_options(Self::key(&record.id), data, opts))
+            .await?;
         Ok(set.is_some())
     }
 }
@@ -228,8 +248,8 @@ impl SessionStore for RedisStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let mut conn = self.conn.clone();
-        let data: Option<Vec<u8>> = conn.get(Self::key(id)).await.map_err(backend_err)?;
+        let mut conn = self.redis.conn();
+        let data: Option<Vec<u8>> = self.bounded(conn.get(Self::key(id))).await?;
         data.map(|d| {
             serde_json::from_slice(&d).map_err(|e| session_store::Error::Decode(e.to_string()))
         })
@@ -237,8 +257,8 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        let mut conn = self.conn.clone();
-        let _: () = conn.del(Self::key(id)).await.map_err(backend_err)?;
+        let mut conn = self.redis.conn();
+        let _: () = self.bounded(conn.del(Self::key(id))).await?;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::config::{Rate, Settings};
 use crate::error::AppError;
 use crate::http::auth::CurrentUser;
+use crate::shared_redis::SharedRedis;
 use crate::state::AppState;
 
 pub struct Limiter {
@@ -50,24 +51,29 @@ impl Limiter {
         }
     }
 
-    async fn check_redis(
-        &self,
-        conn: &redis::aio::ConnectionManager,
-        key: &str,
-    ) -> Result<(), AppError> {
+    async fn check_redis(&self, redis: &SharedRedis, key: &str) -> Result<(), AppError> {
         let now = chrono::Utc::now().timestamp() as u64;
         let window = now / self.rate.per_secs;
         let redis_key = format!("trellis:throttle:{}:{key}:{window}", self.scope);
-        let mut conn = conn.clone();
-        let result: redis::RedisResult<(u64,)> = redis::pipe()
-            .incr(&redis_key, 1u64)
+        let mut conn = redis.conn();
+        let mut pipe = redis::pipe();
+        pipe.incr(&redis_key, 1u64)
             .cmd("EXPIRE")
             .arg(&redis_key)
             .arg(self.rate.per_secs + 1)
             .arg("NX")
-            .ignore()
-            .query_async(&mut conn)
-            .await;
+            .ignore();
+        let query = pipe.query_async::<(u64,)>(&mut conn);
+        // Bounded: this runs outside the request timeout, and a Redis that stopped answering must cost
+        // a request a moment, not hold it.
+        let result = match tokio::time::timeout(std::time::Duration::from_millis(500), query).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "timed out",
+            ))),
+        };
         match result {
             Ok((count,)) if count > u64::from(self.rate.count) => {
                 let window_end = (window + 1) * self.rate.per_secs;
@@ -77,6 +83,7 @@ impl Limiter {
             }
             Ok(_) => Ok(()),
             Err(e) => {
+                redis.failed();
                 // Fail open: an unreachable Redis must not lock everyone out.
                 tracing::warn!(error = %e, scope = self.scope, "throttle check skipped: Redis error");
                 Ok(())
@@ -87,7 +94,7 @@ impl Limiter {
 
 pub struct Throttles {
     enabled: bool,
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<SharedRedis>,
     pub login: Limiter,
     pub password_reset: Limiter,
     pub register: Limiter,
@@ -96,7 +103,7 @@ pub struct Throttles {
 }
 
 impl Throttles {
-    pub fn new(settings: &Settings, redis: Option<redis::aio::ConnectionManager>) -> Self {
+    pub fn new(settings: &Settings, redis: Option<SharedRedis>) -> Self {
         let rate = |v: &str| Rate::parse(v).expect("validated at load");
         Throttles {
             enabled: settings.throttle_enabled(),

@@ -335,6 +335,7 @@ pub fn app() -> crate::registry::AppConfig {
             "sentiment/model.html",
         ],
         sessionless_templates: &[],
+        cached_views: &[],
         models: admin::models,
         init: Some(init),
     }

@@ -74,6 +74,13 @@ pub fn app() -> crate::registry::AppConfig {
             "shop/order.html",
         ],
         sessionless_templates: &[],
+        cached_views: &[
+            "/shop/",
+            "/shop/products/{slug}",
+            "/api/shop/products",
+            "/api/shop/products/{slug}",
+            "/api/shop/categories",
+        ],
         models: admin::models,
         init: None,
     }

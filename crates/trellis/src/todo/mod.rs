@@ -40,6 +40,7 @@ pub fn app() -> crate::registry::AppConfig {
         permissions: &[],
         templates: crate::embedded_templates!["todo/list.html", "todo/edit.html"],
         sessionless_templates: &[],
+        cached_views: &[],
         models: admin::models,
         init: None,
     }

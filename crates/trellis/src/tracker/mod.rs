@@ -48,6 +48,7 @@ pub fn app() -> crate::registry::AppConfig {
             "tracker/plan.html",
         ],
         sessionless_templates: &[],
+        cached_views: &[],
         models: admin::models,
         init: None,
     }

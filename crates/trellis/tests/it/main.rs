@@ -9,6 +9,7 @@ mod admin;
 mod api;
 mod blog;
 mod browser;
+mod cache;
 mod cli;
 mod concurrency;
 mod durability;
