@@ -236,6 +236,12 @@ pub fn router(state: AppState, session_store: Store) -> Router {
                 .layer(CatchPanicLayer::new())
                 .layer(DefaultBodyLimit::max(settings.max_body_bytes))
                 .layer(CompressionLayer::new())
+                // Inside compression, so the panel is added to the page as rendered.
+                .option_layer(
+                    settings
+                        .debug_toolbar_enabled()
+                        .then(|| axum::middleware::from_fn(crate::http::debug_toolbar::toolbar)),
+                )
                 // Inside compression: validators are computed on the body as the handler made it.
                 .layer(axum::middleware::from_fn(crate::http::etag::etag))
                 .option_layer(hsts)

@@ -219,6 +219,7 @@ async fn open(
     let c = counter.clone();
     db.set_metric_callback(move |info| {
         c.0.fetch_add(1, Ordering::Relaxed);
+        crate::http::debug_toolbar::record_statement(&info.statement.sql, info.elapsed);
         tracing::trace!(target: "trellis::sql", elapsed_us = info.elapsed.as_micros() as u64, failed = info.failed, sql = %info.statement.sql);
     });
     Ok(db)

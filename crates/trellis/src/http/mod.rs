@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod csrf;
+pub mod debug_toolbar;
 pub mod etag;
 pub mod forms;
 pub mod jwt;

@@ -126,8 +126,12 @@ impl Templates {
             .env
             .get_template(name)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("{e:#}")))?;
-        tmpl.render(ctx)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {name}: {e:#}")))
+        let started = std::time::Instant::now();
+        let html = tmpl
+            .render(ctx)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {name}: {e:#}")));
+        crate::http::debug_toolbar::record_render(started.elapsed());
+        html
     }
 }
 

@@ -10,6 +10,7 @@ db_tests! {
     a_held_answer_is_304_until_a_write_changes_it ["password_validators" = "length", "blog_open_authoring" = "true"];
     only_successful_reads_carry_a_validator;
     json_and_html_are_compressed_with_brotli_or_gzip;
+    the_debug_toolbar_profiles_development_answers_only;
 }
 
 async fn get(app: &TestApp, path: &str, tag: Option<&str>, gzip: bool) -> reqwest::Response {
@@ -139,4 +140,49 @@ async fn json_and_html_are_compressed_with_brotli_or_gzip(app: TestApp) {
             );
         }
     }
+}
+
+async fn the_debug_toolbar_profiles_development_answers_only(app: TestApp) {
+    let page = app.get("/blog/").await;
+    let timing = page.headers()["server-timing"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        timing.starts_with("sql;desc=\"")
+            && timing.contains("render;")
+            && timing.contains("total;dur="),
+        "{timing}"
+    );
+    let html = page.text().await.unwrap();
+    let panel = &html[html
+        .find("id=\"debug-toolbar\"")
+        .expect("the panel is on the page")..];
+    assert!(panel.contains("SELECT") && panel.contains(" ms"), "{panel}");
+    assert!(
+        html.trim_end().ends_with("</html>"),
+        "the panel goes inside the body"
+    );
+
+    let api = app.get("/api/tags").await;
+    assert!(api.headers().contains_key("server-timing"));
+    let body: serde_json::Value = api.json().await.unwrap();
+    assert!(body["tags"].is_array(), "JSON answers are left whole");
+
+    let key = "k".repeat(40);
+    let refused = trellis::Settings::from_pairs(&[
+        ("env", "production"),
+        ("secret_key", &key),
+        ("debug_toolbar", "true"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("TRELLIS_DEBUG_TOOLBAR"), "{refused}");
+    let production = app
+        .sibling(&[("env", "production"), ("secret_key", &key)])
+        .await;
+    let page = production.get("/blog/").await;
+    assert_eq!(page.status(), 200);
+    assert!(!page.headers().contains_key("server-timing"));
+    assert!(!page.text().await.unwrap().contains("debug-toolbar"));
 }

@@ -56,6 +56,8 @@ pub async fn run(base: Settings, args: Args) -> anyhow::Result<ExitCode> {
     // Expiry jobs are queued with each order; running them is not what is measured.
     settings.job_workers = 0;
     settings.env = crate::config::Environment::Development;
+    // Measured as production runs: no per-request profiling.
+    settings.debug_toolbar = Some(false);
     let app = Application::build(settings, StartOptions { migrate: true }).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
     println!(

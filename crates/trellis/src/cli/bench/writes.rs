@@ -158,6 +158,8 @@ pub async fn run(base: Settings, args: Args) -> anyhow::Result<ExitCode> {
             settings.redis_url = None;
             settings.job_workers = 0;
             settings.env = crate::config::Environment::Development;
+            // Measured as production runs: no per-request profiling.
+            settings.debug_toolbar = Some(false);
             let app = Application::build(settings, StartOptions { migrate: true }).await?;
             let address = format!("http://127.0.0.1:{}", app.port());
             println!(
