@@ -72,7 +72,6 @@ pub struct ArticlesEnvelope {
 
 #[derive(FromQueryResult)]
 struct ArticleRow {
-    id: i64,
     slug: String,
     title: String,
     description: String,
@@ -86,6 +85,10 @@ struct ArticleRow {
     favorites_count: i64,
     favorited: i32,
     following: i32,
+    /// The article's tags as a JSON array of names, alphabetical.
+    tags: String,
+    /// The list's total (on every row of a page, NULL for one article).
+    total: Option<i64>,
 }
 
 /// Which articles a list shows.
@@ -98,10 +101,28 @@ enum Scope {
     Feed,
 }
 
-/// SQL for published articles with the caller's `favorited`/`following` flags computed in the same statement.
+/// SQL for published articles with the caller's `favorited`/`following` flags and the tags, all computed
+/// in the same statement, and `total` (a scalar subquery the database evaluates once, or `NULL`).
 /// `$1` is the caller's id (0 when anonymous).
-fn select_sql(with_body: bool, condition: &str, tail: &str) -> String {
+fn select_sql(
+    backend: DatabaseBackend,
+    with_body: bool,
+    condition: &str,
+    total: &str,
+    tail: &str,
+) -> String {
     let body = if with_body { "p.body" } else { "'' AS body" };
+    // One row per article instead of one per tag: rows cross a thread boundary one by one on SQLite.
+    let tags = match backend {
+        DatabaseBackend::Postgres => {
+            "(SELECT COALESCE(json_agg(t.name ORDER BY t.name), '[]'::json)::text \
+             FROM blog_post_tags pt JOIN blog_tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id)"
+        }
+        _ => {
+            "(SELECT json_group_array(t.name ORDER BY t.name) \
+             FROM blog_post_tags pt JOIN blog_tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id)"
+        }
+    };
     format!(
         "SELECT p.id, p.slug, p.title, p.description, {body}, p.created_at, p.updated_at, \
          u.username AS author_username, u.bio AS author_bio, u.image_url AS author_image_url, \
@@ -110,13 +131,19 @@ fn select_sql(with_body: bool, condition: &str, tail: &str) -> String {
          CASE WHEN EXISTS (SELECT 1 FROM blog_favorites f WHERE f.post_id = p.id AND f.user_id = $1) \
               THEN 1 ELSE 0 END AS favorited, \
          CASE WHEN EXISTS (SELECT 1 FROM follows fo WHERE fo.follower_id = $1 AND fo.followee_id = p.author_id) \
-              THEN 1 ELSE 0 END AS following \
+              THEN 1 ELSE 0 END AS following, \
+         {tags} AS tags, {total} AS total \
          FROM blog_posts p JOIN users u ON u.id = p.author_id \
          WHERE p.status = '{PUBLISHED}' AND {condition} {tail}"
     )
 }
 
-fn to_body(state: &AppState, row: ArticleRow, tags: Vec<String>, with_body: bool) -> ArticleBody {
+fn to_body(state: &AppState, row: ArticleRow, with_body: bool) -> ArticleBody {
+    // Made by the database from tag names; anything else would be a bug worth seeing, not hiding.
+    let tags: Vec<String> = serde_json::from_str(&row.tags).unwrap_or_else(|e| {
+        tracing::error!(error = %e, tags = %row.tags, "article tags were not a JSON array");
+        Vec::new()
+    });
     ArticleBody {
         slug: row.slug,
         title: row.title,
@@ -140,7 +167,7 @@ fn to_body(state: &AppState, row: ArticleRow, tags: Vec<String>, with_body: bool
     }
 }
 
-/// One page of articles and the total: three statements (count, page, tags) whatever the limit.
+/// One page of articles and the total: one statement whatever the limit (two for a page past the end).
 async fn list(
     state: &AppState,
     me: i64,
@@ -194,33 +221,49 @@ async fn list(
     }
     // Unfiltered, the total is the one the database keeps; filtered, it is counted.
     let count_sql = if unfiltered {
-        format!("{} WHERE $1 = $1", models::PUBLISHED_COUNT_SQL)
+        models::PUBLISHED_COUNT_SQL.to_string()
     } else {
         format!(
-            "SELECT COUNT(*) AS n FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND $1 = $1 AND {}",
+            "SELECT COUNT(*) AS n FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND {}",
             conditions.join(" AND ")
         )
     };
     let condition = conditions.join(" AND ");
-
-    // `$1` must appear in the count too, or PostgreSQL cannot type the parameter. Newest first; the id
-    // breaks ties between articles published in the same instant.
-    let (rows, count) = crate::db::paged::<ArticleRow>(
-        db,
-        count_sql,
-        select_sql(false, &condition, "ORDER BY p.published_at DESC, p.id DESC"),
-        values,
-        paging.window(),
-    )
+    let backend = db.get_database_backend();
+    let (limit, offset) = paging.window().bounds();
+    let n = values.len();
+    let mut page_values = values.clone();
+    page_values.push(limit.into());
+    page_values.push(offset.into());
+    // One statement: the page, each row with its tags and the total. Newest first; the id breaks ties
+    // between articles published in the same instant.
+    let rows = ArticleRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        select_sql(
+            backend,
+            false,
+            &condition,
+            &format!("({count_sql})"),
+            &format!(
+                "ORDER BY p.published_at DESC, p.id DESC LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+        ),
+        page_values,
+    ))
+    .all(db)
     .await?;
-    let mut tags = models::tags_for(db, &rows.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
-    let articles = rows
-        .into_iter()
-        .map(|r| {
-            let t = tags.remove(&r.id).unwrap_or_default();
-            to_body(state, r, t, false)
-        })
-        .collect();
+    let count = match rows.first().and_then(|r| r.total) {
+        Some(total) => total.max(0) as u64,
+        // A page past the end carries no row to hold the total: count on its own. `$1` must appear in
+        // the statement too, or PostgreSQL cannot type the parameter.
+        None => {
+            let joint = if unfiltered { "WHERE" } else { "AND" };
+            crate::db::count(db, format!("{count_sql} {joint} $1 = $1"), values).await?
+        }
+    };
+    let articles = rows.into_iter().map(|r| to_body(state, r, false)).collect();
     Ok(ArticlesEnvelope {
         articles,
         articles_count: count,
@@ -230,19 +273,16 @@ async fn list(
 /// A published article by slug, as the caller sees it.
 async fn one(state: &AppState, me: i64, slug: &str) -> Result<ArticleBody> {
     let db = &state.db;
+    let backend = db.get_database_backend();
     let row = ArticleRow::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        select_sql(true, "p.slug = $2", ""),
+        backend,
+        select_sql(backend, true, "p.slug = $2", "CAST(NULL AS BIGINT)", ""),
         [me.into(), slug.into()],
     ))
     .one(db)
     .await?
     .ok_or_else(|| AppError::not_found("article"))?;
-    let tags = models::tags_for(db, &[row.id])
-        .await?
-        .remove(&row.id)
-        .unwrap_or_default();
-    Ok(to_body(state, row, tags, true))
+    Ok(to_body(state, row, true))
 }
 
 /// The published post behind a slug (drafts are "not found" here).

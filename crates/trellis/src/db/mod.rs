@@ -337,7 +337,8 @@ impl Window {
         limit: MAX_OFFSET,
     };
 
-    fn bounds(self) -> (i64, i64) {
+    /// `(LIMIT, OFFSET)` as bound parameters.
+    pub fn bounds(self) -> (i64, i64) {
         (
             self.limit.min(MAX_OFFSET) as i64,
             self.offset.min(MAX_OFFSET) as i64,
