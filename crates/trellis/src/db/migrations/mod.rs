@@ -13,6 +13,7 @@ mod m20261107_000001_sentiment;
 mod m20261108_000001_admin_log;
 mod m20261109_000001_shop;
 mod m20261110_000001_blog_counts;
+mod m20261111_000001_list_indexes;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261108_000001_admin_log::Migration),
             Box::new(m20261109_000001_shop::Migration),
             Box::new(m20261110_000001_blog_counts::Migration),
+            Box::new(m20261111_000001_list_indexes::Migration),
         ]
     }
 }
