@@ -392,6 +392,27 @@ pub async fn find_comment(
     comment::Entity::find_by_id(id).one(db).await
 }
 
+/// [`popular_tags`] through the cache: the same for every reader, so computed once and shared until the
+/// next write. It groups every published post's tags, which no index can make cheap (see
+/// docs/performance.md); with the cache off it is computed each time.
+pub async fn popular_tags_cached(
+    db: &impl ConnectionTrait,
+    cache: &crate::cache::Cache,
+    limit: u64,
+) -> Result<Vec<(String, i64)>, DbErr> {
+    let key = format!("blog:popular_tags:{limit}");
+    let stored = cache
+        .get_or_set(&key, None, || async {
+            let tags = popular_tags(db, limit).await?;
+            Ok::<_, DbErr>(serde_json::to_vec(&tags).unwrap_or_default().into())
+        })
+        .await?;
+    match serde_json::from_slice(&stored) {
+        Ok(tags) => Ok(tags),
+        Err(_) => popular_tags(db, limit).await,
+    }
+}
+
 /// Every tag in use on published posts, with counts, most used first.
 pub async fn popular_tags(
     db: &impl ConnectionTrait,

@@ -120,7 +120,7 @@ async fn render_list(
     if page > pages {
         return Err(AppError::not_found("page"));
     }
-    let tags = models::popular_tags(&ctx.state.db, 20).await?;
+    let tags = models::popular_tags_cached(&ctx.state.db, &ctx.state.cache, 20).await?;
     let base = |n: u64| {
         let mut params = vec![format!("page={n}")];
         if let Some(s) = q.page_size.as_deref().filter(|s| !s.is_empty()) {
