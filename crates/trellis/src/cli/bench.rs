@@ -73,6 +73,13 @@ struct ApiArgs {
     /// Database to seed and serve from (default: a fresh SQLite file in a temporary directory).
     #[arg(long)]
     database_url: Option<String>,
+    /// Seed, then serve without measuring until stopped (Ctrl-C), for an outside load generator such as
+    /// wrk: the uncached server on `--bind`, the cached one on the next port.
+    #[arg(long)]
+    hold: bool,
+    /// Address of the uncached server with `--hold`.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    bind: String,
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
@@ -172,12 +179,21 @@ async fn api(base: Settings, args: ApiArgs) -> anyhow::Result<ExitCode> {
     let mut settings = base;
     settings.data_dir = dir.clone();
     settings.database_url = args.database_url.clone();
-    settings.bind = "127.0.0.1:0".into();
+    settings.bind = if args.hold {
+        args.bind.clone()
+    } else {
+        "127.0.0.1:0".into()
+    };
     settings.throttle = "off".into();
     settings.redis_url = None;
     settings.env = crate::config::Environment::Development;
-    let app = Application::build(settings, StartOptions { migrate: true }).await?;
-    let state = app.state().clone();
+    // Measured as production runs: no per-request profiling.
+    settings.debug_toolbar = Some(false);
+    // Two servers on one database: the cache off (what the database and the code cost) and the cache as
+    // configured by default (what an anonymous reader meets).
+    settings.cache = "off".into();
+    let uncached = Application::build(settings.clone(), StartOptions { migrate: true }).await?;
+    let state = uncached.state().clone();
     let started = Instant::now();
     seed(&state.db, args.articles).await?;
     println!(
@@ -185,38 +201,86 @@ async fn api(base: Settings, args: ApiArgs) -> anyhow::Result<ExitCode> {
         args.articles,
         started.elapsed().as_secs_f64()
     );
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let server = tokio::spawn(app.run_until_stopped());
+    settings.cache = "memory".into();
+    if args.hold {
+        let port = settings.bind_addr()?.port();
+        settings.bind = format!("{}:{}", settings.bind_addr()?.ip(), port + 1);
+    }
+    let cached = Application::build(settings, StartOptions { migrate: false }).await?;
+    let plain = format!("http://127.0.0.1:{}", uncached.port());
+    let with_cache = format!("http://127.0.0.1:{}", cached.port());
+    let servers = [
+        tokio::spawn(uncached.run_until_stopped()),
+        tokio::spawn(cached.run_until_stopped()),
+    ];
+    if args.hold {
+        println!("cache off: {plain}\ncache on:  {with_cache}");
+        // For authenticated routes (the to-do list) from the outside.
+        println!("token: {}", bench_token(&state).await?);
+        println!("serving until Ctrl-C");
+        crate::app::shutdown_signal().await;
+        for s in servers {
+            s.abort();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(ExitCode::SUCCESS);
+    }
 
-    let ceiling = load(&address, "/ping", &args).await?;
-    let articles = load(&address, "/api/articles?limit=20", &args).await?;
+    let list = "/api/articles?limit=20";
+    let deep = format!("/api/articles?offset={}&limit=20", args.articles / 2);
+    let mut rows: Vec<(String, Report)> = Vec::new();
+    let token = bench_token(&state).await?;
+    let ceiling = load(&plain, "/ping", &args, None, None).await?;
+    let off = load(&plain, list, &args, None, None).await?;
+    let on = load(&with_cache, list, &args, None, None).await?;
+    // The same route at half the rate the uncached server reached: its latency when not saturated.
+    let half = load(&plain, list, &args, Some(off.rps / 2.0), None).await?;
+    let offset = load(&plain, &deep, &args, None, None).await?;
+    let index_off = load(&plain, "/blog/", &args, None, None).await?;
+    let index_on = load(&with_cache, "/blog/", &args, None, None).await?;
+    let todos = load(&plain, "/api/todos?page_size=20", &args, None, Some(&token)).await?;
+    let (off_rps, on_rps, ceiling_rps) = (off.rps, on.rps, ceiling.rps.max(1.0));
+    rows.push(("GET /ping (ceiling)".into(), ceiling));
+    rows.push((format!("GET {list}, cache off"), off));
+    rows.push((format!("GET {list}, cache on"), on));
+    rows.push((
+        format!("  same, cache off, at {:.0}/s", off_rps / 2.0),
+        half,
+    ));
+    rows.push((format!("GET {deep}, cache off"), offset));
+    rows.push(("GET /blog/ (HTML), cache off".into(), index_off));
+    rows.push(("GET /blog/ (HTML), cache on".into(), index_on));
+    rows.push(("GET /api/todos?page_size=20 (token)".into(), todos));
     println!();
     println!(
-        "{:<28} {:>12} {:>10} {:>10} {:>10}",
+        "{:<48} {:>12} {:>10} {:>10} {:>8}",
         "route", "requests/s", "p50 ms", "p99 ms", "errors"
     );
-    for (name, r) in [
-        ("GET /ping (ceiling)", &ceiling),
-        ("GET /api/articles?limit=20", &articles),
-    ] {
+    let mut errors = 0;
+    for (name, r) in &rows {
+        errors += r.errors;
         println!(
-            "{:<28} {:>12.0} {:>10.3} {:>10.3} {:>10}",
+            "{:<48} {:>12.0} {:>10.3} {:>10.3} {:>8}",
             name, r.rps, r.p50_ms, r.p99_ms, r.errors
         );
     }
     println!();
     println!(
-        "articles / ceiling: {:.1}% of the plaintext throughput ({} connections, {}s each, {} CPU cores)",
-        100.0 * articles.rps / ceiling.rps.max(1.0),
+        "{} articles; cache off: {:.1}% of the plaintext throughput; cache on: {:.1}% ({} connections, {}s each, {} CPU cores)",
+        args.articles,
+        100.0 * off_rps / ceiling_rps,
+        100.0 * on_rps / ceiling_rps,
         args.connections,
         args.seconds,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    server.abort();
+    for s in servers {
+        s.abort();
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(if ceiling.errors + articles.errors == 0 {
+    Ok(if errors == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -243,7 +307,7 @@ async fn seed(db: &crate::db::Db, n: usize) -> anyhow::Result<()> {
         ))
         .await?;
     }
-    const BATCH: usize = 200;
+    const BATCH: usize = 1000;
     for start in (0..n).step_by(BATCH) {
         let end = (start + BATCH).min(n);
         let mut sql = String::from(
@@ -280,8 +344,25 @@ async fn seed(db: &crate::db::Db, n: usize) -> anyhow::Result<()> {
          WHERE t.name <> 'bench' OR p.id % 2 = 0",
     )
     .await?;
+    // The bench user's to-do list, as the reference seeds it: 500 tasks.
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO todo_tasks (owner_id, title, description, priority, completed, position, created_at, updated_at) \
+         SELECT u.id, 'Task ' || p.id, 'Seeded for benchmarks', 1 + p.id % 3, p.id % 4 = 0, p.id, $1, $1 \
+         FROM users u, blog_posts p WHERE u.username = 'bench' AND p.id <= 500",
+        [now.into()],
+    ))
+    .await?;
     txn.commit().await.context("committing seed data")?;
     Ok(())
+}
+
+/// A JWT for the seeded `bench` user, as its client would hold after logging in.
+async fn bench_token(state: &crate::state::AppState) -> anyhow::Result<String> {
+    let user = crate::accounts::models::find_by_username(&state.db, "bench")
+        .await?
+        .context("the bench user was seeded")?;
+    Ok(crate::http::api::issue_jwt(state, &user)?)
 }
 
 struct Report {
@@ -292,29 +373,59 @@ struct Report {
 }
 
 /// Closed-loop load: each connection sends its next request when the last answer is read.
-async fn load(address: &str, path: &str, args: &ApiArgs) -> anyhow::Result<Report> {
+/// With `rate`, the connections share that many requests per second between them (open loop: a slow
+/// answer delays only its own connection's next request) instead of sending as fast as answers come.
+async fn load(
+    address: &str,
+    path: &str,
+    args: &ApiArgs,
+    rate: Option<f64>,
+    token: Option<&str>,
+) -> anyhow::Result<Report> {
     let client: Client<_, Empty<axum::body::Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.connections)
         .build_http();
     let uri: axum::http::Uri = format!("{address}{path}").parse()?;
+    let authorization = token.map(|t| format!("Token {t}"));
+    let request = move |uri: &axum::http::Uri, auth: &Option<String>| {
+        let mut req = axum::http::Request::get(uri.clone());
+        if let Some(a) = auth {
+            req = req.header(axum::http::header::AUTHORIZATION, a.as_str());
+        }
+        req.body(Empty::<axum::body::Bytes>::new())
+            .expect("a GET with valid parts")
+    };
     // Warm-up: connections, caches, the page cache of the database file.
     for _ in 0..50 {
-        let resp = client.get(uri.clone()).await?;
+        let resp = client.request(request(&uri, &authorization)).await?;
         resp.into_body().collect().await?;
     }
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     let begun = Instant::now();
-    for _ in 0..args.connections {
+    for n in 0..args.connections {
         let client = client.clone();
         let uri = uri.clone();
         let errors = errors.clone();
+        let authorization = authorization.clone();
+        let mut pace = rate.map(|r| {
+            let every = Duration::from_secs_f64(args.connections as f64 / r.max(1.0));
+            // Staggered, so the connections' requests spread over each period rather than arrive together.
+            let first =
+                tokio::time::Instant::now() + every.mul_f64(n as f64 / args.connections as f64);
+            let mut i = tokio::time::interval_at(first, every);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::with_capacity(1 << 14);
             while Instant::now() < deadline {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
                 let t = Instant::now();
-                match client.get(uri.clone()).await {
+                match client.request(request(&uri, &authorization)).await {
                     Ok(resp) => {
                         let ok = resp.status().is_success();
                         let body = resp.into_body().collect().await;
