@@ -244,7 +244,7 @@ async fn list(
     // alone, so rows skipped by a deep offset cost an index step each rather than a row with its author,
     // tags and counts (a deferred join).
     let page_ids = format!(
-        "SELECT p.id FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND {condition} \
+        "SELECT p.id, p.published_at FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND {condition} \
          ORDER BY p.published_at DESC, p.id DESC LIMIT ${} OFFSET ${}",
         n + 1,
         n + 2
@@ -254,12 +254,15 @@ async fn list(
         select_sql(
             backend,
             false,
+            // CROSS JOIN keeps the twenty ids as SQLite's outer loop (its planner otherwise walked the
+            // whole index in order and probed the page for each post); PostgreSQL plans it the same way
+            // on its own.
             &format!(
-                "({page_ids}) page JOIN blog_posts p ON p.id = page.id JOIN users u ON u.id = p.author_id"
+                "({page_ids}) page CROSS JOIN blog_posts p JOIN users u ON u.id = p.author_id"
             ),
-            "1 = 1",
+            "p.id = page.id",
             &format!("({count_sql})"),
-            "ORDER BY p.published_at DESC, p.id DESC",
+            "ORDER BY page.published_at DESC, page.id DESC",
         ),
         page_values,
     ))
