@@ -138,10 +138,18 @@ impl TestApp {
                 data_dir.join("test.sqlite3").display()
             )
         });
-        let overrides: Vec<(String, String)> = overrides
+        let mut overrides: Vec<(String, String)> = overrides
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        // Tests share one Redis: each app (and its siblings, which inherit the overrides) gets its own
+        // cache namespace, or one test's cached answers could be served to another's database.
+        if !overrides.iter().any(|(k, _)| k == "cache_key_prefix") {
+            overrides.push((
+                "cache_key_prefix".into(),
+                format!("test{}", uuid::Uuid::new_v4().simple()),
+            ));
+        }
         Self::start(backend, tmp, database_url, overrides, true).await
     }
 
