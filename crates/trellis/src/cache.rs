@@ -99,20 +99,6 @@ impl Cache {
         !matches!(self.0.backend, Backend::Off)
     }
 
-    /// `memory`, `redis` or `off`.
-    pub fn backend_name(&self) -> &'static str {
-        match self.0.backend {
-            Backend::Off => "off",
-            Backend::Memory(_) => "memory",
-            Backend::Redis(_) => "redis",
-        }
-    }
-
-    /// The time to live of entries stored without one of their own.
-    pub fn default_ttl(&self) -> Duration {
-        self.0.default_ttl
-    }
-
     /// Lookups that found a current value, and those that did not, since start.
     pub fn stats(&self) -> (u64, u64) {
         (
@@ -330,26 +316,16 @@ impl Redis {
             && self.epoch.elapsed().as_millis() as u64 >= self.down_until_ms.load(Ordering::Relaxed)
     }
 
-    fn failed(&self, what: &str, error: &dyn std::fmt::Display) {
-        self.redis.failed();
-        let until = (self.epoch.elapsed() + REDIS_BACKOFF).as_millis() as u64;
-        let before = self.down_until_ms.swap(until, Ordering::Relaxed);
-        // One line per outage rather than one per request.
-        if (self.epoch.elapsed().as_millis() as u64) >= before {
-            tracing::warn!(error = %error, "cache: Redis {what} failed; answering uncached for now");
-        }
-    }
-
     async fn run<T: redis::FromRedisValue>(&self, what: &str, cmd: &redis::Pipeline) -> Option<T> {
-        let mut conn = self.redis.conn();
-        match tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => {
-                self.failed(what, &e);
-                None
-            }
-            Err(_) => {
-                self.failed(what, &"timed out");
+        match self.redis.query(cmd, REDIS_TIMEOUT).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let until = (self.epoch.elapsed() + REDIS_BACKOFF).as_millis() as u64;
+                let before = self.down_until_ms.swap(until, Ordering::Relaxed);
+                // One line per outage rather than one per request.
+                if (self.epoch.elapsed().as_millis() as u64) >= before {
+                    tracing::warn!(error = %e, "cache: Redis {what} failed; answering uncached for now");
+                }
                 None
             }
         }
@@ -432,17 +408,13 @@ impl Redis {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(REDIS_BACKOFF).await;
-                let mut c = redis.conn();
                 let mut pipe = ::redis::pipe();
                 pipe.incr(&key, 1u64).ignore();
-                if let Ok(Ok(())) =
-                    tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut c)).await
-                {
+                if redis.query::<()>(&pipe, REDIS_TIMEOUT).await.is_ok() {
                     tracing::info!("cache: Redis is back; the pending invalidation was delivered");
                     pending.store(false, Ordering::Release);
                     return;
                 }
-                redis.failed();
             }
         });
     }

@@ -61,6 +61,28 @@ impl SharedRedis {
             .clone()
     }
 
+    /// Runs `cmd` with a deadline. The sessions, the throttles and the cache all sit outside the request
+    /// timeout, so an unanswered command must not hold a request; a failure or a missed deadline also
+    /// starts replacing the connection.
+    pub async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Pipeline,
+        deadline: Duration,
+    ) -> redis::RedisResult<T> {
+        let mut conn = self.conn();
+        let outcome = match tokio::time::timeout(deadline, cmd.query_async::<T>(&mut conn)).await {
+            Ok(r) => r,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "Redis did not answer in time",
+            ))),
+        };
+        if outcome.is_err() {
+            self.failed();
+        }
+        outcome
+    }
+
     /// A command failed or took too long: starts replacing the connection, unless that is under way.
     pub fn failed(&self) {
         if self.0.replacing.swap(true, Ordering::AcqRel) {

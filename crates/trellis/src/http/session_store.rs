@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use redis::AsyncCommands;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
@@ -186,25 +185,15 @@ impl RedisStore {
         RedisStore { redis }
     }
 
-    /// A command with a deadline: the session layer runs outside the request timeout, so an unanswered
-    /// command would otherwise hold the request for as long as Redis stays silent.
-    async fn bounded<T>(
+    /// One command, bounded (see [`crate::shared_redis::SharedRedis::query`]).
+    async fn query<T: redis::FromRedisValue>(
         &self,
-        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+        pipe: &redis::Pipeline,
     ) -> session_store::Result<T> {
-        match tokio::time::timeout(std::time::Duration::from_secs(2), command).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                self.redis.failed();
-                Err(backend_err(e))
-            }
-            Err(_) => {
-                self.redis.failed();
-                Err(session_store::Error::Backend(
-                    "Redis did not answer within 2 s".into(),
-                ))
-            }
-        }
+        self.redis
+            .query(pipe, std::time::Duration::from_secs(2))
+            .await
+            .map_err(backend_err)
     }
 
     fn key(id: &Id) -> String {
@@ -218,7 +207,6 @@ impl RedisStore {
         let ttl = (record.expiry_date - OffsetDateTime::now_utc())
             .whole_seconds()
             .max(1) as u64;
-        let mut conn = self.redis.conn();
         let mut opts = redis::SetOptions::default().with_expiration(redis::SetExpiry::EX(ttl));
         // Existing keys only when saving, so a deleted session is not written back (see DbStore::save).
         opts = opts.conditional_set(if only_new {
@@ -226,9 +214,9 @@ impl RedisStore {
         } else {
             redis::ExistenceCheck::XX
         });
-        let set: Option<String> = self
-            .bounded(conn.set_options(Self::key(&record.id), data, opts))
-            .await?;
+        let mut pipe = redis::pipe();
+        pipe.set_options(Self::key(&record.id), data, opts);
+        let (set,): (Option<String>,) = self.query(&pipe).await?;
         Ok(set.is_some())
     }
 }
@@ -248,8 +236,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let mut conn = self.redis.conn();
-        let data: Option<Vec<u8>> = self.bounded(conn.get(Self::key(id))).await?;
+        let mut pipe = redis::pipe();
+        pipe.get(Self::key(id));
+        let (data,): (Option<Vec<u8>>,) = self.query(&pipe).await?;
         data.map(|d| {
             serde_json::from_slice(&d).map_err(|e| session_store::Error::Decode(e.to_string()))
         })
@@ -257,8 +246,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        let mut conn = self.redis.conn();
-        let _: () = self.bounded(conn.del(Self::key(id))).await?;
+        let mut pipe = redis::pipe();
+        pipe.del(Self::key(id)).ignore();
+        self.query::<()>(&pipe).await?;
         Ok(())
     }
 }
