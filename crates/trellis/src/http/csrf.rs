@@ -41,7 +41,7 @@ pub async fn rotate(session: &Session) {
     let _ = session.remove_value(KEY).await;
 }
 
-fn is_safe(method: &Method) -> bool {
+pub(crate) fn is_safe(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE

@@ -22,11 +22,25 @@ use http_body_util::BodyExt;
 
 /// HTML pages up to this size get the panel; larger ones are left as they are.
 const MAX_PAGE: u64 = 4 * 1024 * 1024;
+/// Statements listed one by one; past this (a bulk action, say) they are only counted and timed.
+const MAX_LISTED: usize = 500;
 
 #[derive(Default)]
 struct Profile {
     statements: Vec<(String, Duration)>,
+    /// Statements beyond [`MAX_LISTED`]: how many, and their time.
+    unlisted: (usize, Duration),
     render: Duration,
+}
+
+impl Profile {
+    fn count(&self) -> usize {
+        self.statements.len() + self.unlisted.0
+    }
+
+    fn sql_time(&self) -> Duration {
+        self.statements.iter().map(|(_, d)| *d).sum::<Duration>() + self.unlisted.1
+    }
 }
 
 tokio::task_local! {
@@ -35,7 +49,15 @@ tokio::task_local! {
 
 /// Called by the database's statement hook: notes a statement if a request is being profiled.
 pub fn record_statement(sql: &str, elapsed: Duration) {
-    let _ = PROFILE.try_with(|p| p.borrow_mut().statements.push((sql.to_string(), elapsed)));
+    let _ = PROFILE.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.statements.len() < MAX_LISTED {
+            p.statements.push((sql.to_string(), elapsed));
+        } else {
+            p.unlisted.0 += 1;
+            p.unlisted.1 += elapsed;
+        }
+    });
 }
 
 /// Called by the template renderer.
@@ -52,11 +74,11 @@ pub async fn toolbar(req: Request, next: Next) -> Response {
         })
         .await;
     let total = started.elapsed();
-    let sql_time: Duration = profile.statements.iter().map(|(_, d)| *d).sum();
+    let sql_time = profile.sql_time();
     let mut res = res;
     let timing = format!(
         "sql;desc=\"{} statements\";dur={:.2}, render;desc=\"templates\";dur={:.2}, total;dur={:.2}",
-        profile.statements.len(),
+        profile.count(),
         ms(sql_time),
         ms(profile.render),
         ms(total)
@@ -104,7 +126,7 @@ fn panel(profile: &Profile, sql_time: Duration, total: Duration) -> String {
     let _ = write!(
         html,
         "<details class=\"debug-toolbar\" id=\"debug-toolbar\"><summary>SQL: {} statements in {:.2} ms{} · templates {:.2} ms · total {:.2} ms</summary><ol>",
-        profile.statements.len(),
+        profile.count(),
         ms(sql_time),
         if repeated > 0 {
             format!(" ({repeated} repeated)")
@@ -124,26 +146,20 @@ fn panel(profile: &Profile, sql_time: Duration, total: Duration) -> String {
         let _ = write!(
             html,
             "<li{class}><code>{}</code> <span>{:.2} ms{note}</span></li>",
-            escape(sql),
+            crate::http::templates::html_escape(sql),
             ms(*took)
+        );
+    }
+    if profile.unlisted.0 > 0 {
+        let _ = write!(
+            html,
+            "<li>… and {} more, {:.2} ms in all</li>",
+            profile.unlisted.0,
+            ms(profile.unlisted.1)
         );
     }
     html.push_str("</ol></details>");
     html
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -159,6 +175,7 @@ mod tests {
                 ("SELECT 2".into(), Duration::from_millis(1)),
             ],
             render: Duration::from_millis(3),
+            ..Profile::default()
         };
         let html = panel(&profile, Duration::from_millis(4), Duration::from_millis(9));
         assert!(html.contains("a &lt; $1"));

@@ -36,14 +36,10 @@ pub struct ViewCache {
 }
 
 pub async fn cache_views(State(views): State<ViewCache>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    if !matches!(
-        method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    ) {
+    if !crate::http::csrf::is_safe(req.method()) {
         return invalidating(&views.cache, req, next).await;
     }
-    if method != Method::GET || !views.cache.is_enabled() || !cacheable(&views, &req) {
+    if req.method() != Method::GET || !views.cache.is_enabled() || !cacheable(&views, &req) {
         return next.run(req).await;
     }
     let key = key(&req);
