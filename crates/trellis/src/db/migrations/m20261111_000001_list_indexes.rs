@@ -38,21 +38,26 @@ const INDEXES: &[(&str, &str)] = &[
     ("blog_comments_created", "blog_comments (created_at, id)"),
 ];
 
+/// One statement per index, joined into a script.
+fn each(statement: impl Fn(&str, &str) -> String) -> String {
+    INDEXES
+        .iter()
+        .map(|(name, on)| statement(name, on))
+        .collect::<Vec<_>>()
+        .join(";\n")
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let script: Vec<String> = INDEXES
-            .iter()
-            .map(|(name, on)| format!("CREATE INDEX {name} ON {on}"))
-            .collect();
-        run_script(manager, &script.join(";\n")).await
+        run_script(
+            manager,
+            &each(|name, on| format!("CREATE INDEX {name} ON {on}")),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let script: Vec<String> = INDEXES
-            .iter()
-            .map(|(name, _)| format!("DROP INDEX {name}"))
-            .collect();
-        run_script(manager, &script.join(";\n")).await
+        run_script(manager, &each(|name, _| format!("DROP INDEX {name}"))).await
     }
 }
