@@ -16,6 +16,7 @@ use crate::helpers::{Backend, TestApp};
 db_tests! {
     anonymous_reads_are_cached_until_any_write ["password_validators" = "length", "blog_open_authoring" = "true"];
     signed_in_readers_are_never_served_from_the_cache ["password_validators" = "length", "blog_open_authoring" = "true"];
+    concurrent_writes_never_leave_a_stale_answer_cached ["password_validators" = "length", "blog_open_authoring" = "true", "database_max_connections" = "10", "throttle" = "off"];
 }
 
 /// An anonymous GET: status, `x-cache`, body.
@@ -229,6 +230,53 @@ async fn signed_in_readers_are_never_served_from_the_cache(base: TestApp) {
     browser.signed_up("browser").await;
     let resp = browser.get("/blog/").await;
     assert!(resp.headers().get("x-cache").is_none());
+}
+
+/// Thirty articles written at once while anonymous readers keep refilling the cached list: a reader
+/// that computed its answer before a write committed must never store it over the write's bump.
+async fn concurrent_writes_never_leave_a_stale_answer_cached(base: TestApp) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let app = base.fork();
+    let author = app.api_user("writer").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let mut readers = Vec::new();
+    for _ in 0..8 {
+        let (reader, stop, served) = (app.fork(), stop.clone(), served.clone());
+        readers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let (status, _, _) = anon(&reader, "/api/articles?limit=1").await;
+                assert_eq!(status, 200);
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let mut writers = Vec::new();
+    for i in 0..30 {
+        let (writer, token) = (app.fork(), author.clone());
+        writers.push(tokio::spawn(async move {
+            writer
+                .api_article(&token, &format!("Concurrent {i}"), &["race"])
+                .await;
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    // Every write is acknowledged: from now on no answer may miss one of them.
+    for _ in 0..5 {
+        let (_, _, list) = anon(&app, "/api/articles?limit=1").await;
+        assert_eq!(list["articlesCount"], 30);
+        let (_, _, tags) = anon(&app, "/api/tags").await;
+        assert_eq!(tags["tags"], json!(["race"]));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert!(served.load(Ordering::Relaxed) > 0);
+    let (_, how, list) = anon(&app, "/api/articles?limit=1").await;
+    assert_eq!((how.as_str(), &list["articlesCount"]), ("HIT", &json!(30)));
 }
 
 /// Settings for an app whose cache is a Redis of its own namespace (tests share one Redis).
