@@ -279,6 +279,7 @@ pub fn router(state: AppState, session_store: Store) -> Router {
                     crate::http::view_cache::ViewCache {
                         cache: state.cache.clone(),
                         routes: Arc::new(state.registry.cached_views()),
+                        queries: state.queries.clone(),
                     },
                     crate::http::view_cache::cache_views,
                 )),

@@ -20,13 +20,30 @@ pub use migrations::Migrator;
 
 use crate::error::AppError;
 
-/// Counts every statement run on a connection; tests pin query counts with it.
+/// Counts every statement run on a connection (tests pin query counts with it), and separately those
+/// that may change rows (anything but a `SELECT`), which tell the cache whether a request wrote.
 #[derive(Clone, Default, Debug)]
-pub struct QueryCounter(Arc<AtomicU64>);
+pub struct QueryCounter {
+    all: Arc<AtomicU64>,
+    writes: Arc<AtomicU64>,
+}
 
 impl QueryCounter {
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.all.load(Ordering::Relaxed)
+    }
+
+    /// Statements other than `SELECT` run so far by this process (a data-modifying `WITH` counts).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
+    fn record(&self, sql: &str) {
+        self.all.fetch_add(1, Ordering::Relaxed);
+        let head = sql.trim_start().get(..6).unwrap_or("");
+        if !head.eq_ignore_ascii_case("select") {
+            self.writes.fetch_add(1, Ordering::Release);
+        }
     }
 }
 
@@ -218,7 +235,7 @@ async fn open(
         .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))?;
     let c = counter.clone();
     db.set_metric_callback(move |info| {
-        c.0.fetch_add(1, Ordering::Relaxed);
+        c.record(&info.statement.sql);
         crate::http::debug_toolbar::record_statement(&info.statement.sql, info.elapsed);
         tracing::trace!(target: "trellis::sql", elapsed_us = info.elapsed.as_micros() as u64, failed = info.failed, sql = %info.statement.sql);
     });

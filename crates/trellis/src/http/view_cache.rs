@@ -5,10 +5,10 @@
 //! the cache when a current copy exists; otherwise the handler runs and a `200` without `Set-Cookie` is
 //! stored. Such a request can only ever see what every anonymous visitor sees, so one copy serves all.
 //!
-//! Every unsafe request (`POST`, `PUT`, `PATCH`, `DELETE`) bumps the cache's generation after the handler
-//! has finished — that is, after its transaction committed — whatever its route or outcome, so no write
-//! can be missed by a rule that forgot a route. Reads outnumber writes on the pages cached here; a bump
-//! costs one counter increment.
+//! Every unsafe request (`POST`, `PUT`, `PATCH`, `DELETE`) during which the database ran a statement that
+//! may change rows bumps the cache's generation after the handler has finished — that is, after its
+//! transaction committed — whatever its route, so no write can be missed by a rule that forgot a route.
+//! The test is the database's own statement counter, not a list of routes.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -33,11 +33,13 @@ pub const X_CACHE: &str = "x-cache";
 pub struct ViewCache {
     pub cache: Cache,
     pub routes: Arc<HashSet<&'static str>>,
+    /// The database's statement counters: a request that ran no write leaves the cache alone.
+    pub queries: crate::db::QueryCounter,
 }
 
 pub async fn cache_views(State(views): State<ViewCache>, req: Request, next: Next) -> Response {
     if !crate::http::csrf::is_safe(req.method()) {
-        return invalidating(&views.cache, req, next).await;
+        return invalidating(&views, req, next).await;
     }
     if req.method() != Method::GET || !views.cache.is_enabled() || !cacheable(&views, &req) {
         return next.run(req).await;
@@ -75,9 +77,11 @@ pub async fn cache_views(State(views): State<ViewCache>, req: Request, next: Nex
     }
 }
 
-/// Runs an unsafe request and then bumps the cache's generation, even if the request is cancelled
-/// (client gone, timeout) after its handler may have written.
-async fn invalidating(cache: &Cache, req: Request, next: Next) -> Response {
+/// Runs an unsafe request and then, if any statement that may change rows ran meanwhile (this request's
+/// or a concurrent one's: bumping for both is only cautious), bumps the cache's generation. A read sent
+/// as a POST (sentiment analysis, a preview, a refused form) keeps the cache. A request cancelled after
+/// its handler may have written (client gone, timeout) bumps regardless.
+async fn invalidating(views: &ViewCache, req: Request, next: Next) -> Response {
     struct BumpOnDrop(Option<Cache>);
     impl Drop for BumpOnDrop {
         fn drop(&mut self) {
@@ -88,14 +92,18 @@ async fn invalidating(cache: &Cache, req: Request, next: Next) -> Response {
             }
         }
     }
+    let cache = &views.cache;
     if !cache.is_enabled() {
         return next.run(req).await;
     }
+    let writes_before = views.queries.writes();
     let mut guard = BumpOnDrop(Some(cache.clone()));
     let res = next.run(req).await;
-    // Bumped before the answer leaves, so the writer's next read already sees its write.
     guard.0 = None;
-    cache.bump().await;
+    // Bumped before the answer leaves, so the writer's next read already sees its write.
+    if views.queries.writes() != writes_before {
+        cache.bump().await;
+    }
     res
 }
 

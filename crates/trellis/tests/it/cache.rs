@@ -16,6 +16,7 @@ use crate::helpers::{Backend, TestApp};
 db_tests! {
     anonymous_reads_are_cached_until_any_write ["password_validators" = "length", "blog_open_authoring" = "true"];
     signed_in_readers_are_never_served_from_the_cache ["password_validators" = "length", "blog_open_authoring" = "true"];
+    a_post_that_changes_no_rows_keeps_the_cache ["password_validators" = "length", "blog_open_authoring" = "true"];
     concurrent_writes_never_leave_a_stale_answer_cached ["password_validators" = "length", "blog_open_authoring" = "true", "database_max_connections" = "10", "throttle" = "off"];
 }
 
@@ -230,6 +231,36 @@ async fn signed_in_readers_are_never_served_from_the_cache(base: TestApp) {
     browser.signed_up("browser").await;
     let resp = browser.get("/blog/").await;
     assert!(resp.headers().get("x-cache").is_none());
+}
+
+async fn a_post_that_changes_no_rows_keeps_the_cache(base: TestApp) {
+    let app = base.fork();
+    let author = app.api_user("writer").await;
+    app.api_article(&author, "Kept", &[]).await;
+    cached(&app, "/api/articles").await;
+    // Sentiment analysis is a read sent as a POST; a refused article is a write that wrote nothing.
+    let (s, _) = app
+        .api(
+            Method::POST,
+            "/api/sentiment/analyze",
+            None,
+            Some(json!({"text": "A fine film"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app
+        .api(
+            Method::POST,
+            "/api/articles",
+            Some(&author),
+            Some(json!({"article": {"title": "", "description": "d", "body": "b"}})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(anon(&app, "/api/articles").await.1, "HIT");
+    app.api_article(&author, "Written", &[]).await;
+    let (_, how, list) = anon(&app, "/api/articles").await;
+    assert_eq!((how.as_str(), &list["articlesCount"]), ("MISS", &json!(2)));
 }
 
 /// Thirty articles written at once while anonymous readers keep refilling the cached list: a reader
