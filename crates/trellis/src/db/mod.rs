@@ -363,29 +363,52 @@ impl Window {
     }
 }
 
-/// One page of rows and how many match in all, in two statements whatever the page size: `count_sql`
-/// (`SELECT COUNT(*) AS n …`) and `rows_sql` (ordered) with `LIMIT`/`OFFSET` appended, both over
-/// `values`.
+/// One page of rows and how many match in all, in one statement whatever the page size: `rows_sql`
+/// (`SELECT …`, ordered) with `LIMIT`/`OFFSET` appended and `count_sql` (`SELECT COUNT(*) AS n …`, over
+/// the same rows) as a scalar subquery column, both over `values`. Both databases run an uncorrelated
+/// subquery once, and the count and the page come from one snapshot. An empty page carries no row to
+/// hold the total, so it is counted on its own (an empty list, or a page past the end).
 pub async fn paged<T: FromQueryResult>(
     db: &impl ConnectionTrait,
     count_sql: String,
     rows_sql: String,
-    mut values: Vec<sea_orm::Value>,
+    values: Vec<sea_orm::Value>,
     window: Window,
 ) -> Result<(Vec<T>, u64), DbErr> {
-    let total = count(db, count_sql, values.clone()).await?;
     let n = values.len();
     let (limit, offset) = window.bounds();
-    values.push(limit.into());
-    values.push(offset.into());
-    let rows = T::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        format!("{rows_sql} LIMIT ${} OFFSET ${}", n + 1, n + 2),
-        values,
-    ))
-    .all(db)
-    .await?;
-    Ok((rows, total))
+    let mut page_values = values.clone();
+    page_values.push(limit.into());
+    page_values.push(offset.into());
+    let tail = format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2);
+    let Some(rest) = rows_sql.strip_prefix("SELECT ") else {
+        // A statement that opens otherwise (`WITH …`) has no select list to extend: two statements.
+        let total = count(db, count_sql, values).await?;
+        let rows = T::find_by_statement(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            format!("{rows_sql}{tail}"),
+            page_values,
+        ))
+        .all(db)
+        .await?;
+        return Ok((rows, total));
+    };
+    let found = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            format!("SELECT ({count_sql}) AS paged_total, {rest}{tail}"),
+            page_values,
+        ))
+        .await?;
+    let Some(first) = found.first() else {
+        return Ok((Vec::new(), count(db, count_sql, values).await?));
+    };
+    let total: i64 = first.try_get("", "paged_total")?;
+    let rows = found
+        .iter()
+        .map(|r| T::from_query_result(r, ""))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((rows, total.max(0) as u64))
 }
 
 /// [`paged`] for a query built with sea-orm, already filtered and ordered.

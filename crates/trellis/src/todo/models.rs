@@ -1,4 +1,4 @@
-//! Tasks and the queries on them. Lists are plain SQL: a count and a page, two statements whatever the
+//! Tasks and the queries on them. Lists are plain SQL: a page carrying its count, one statement whatever the
 //! page size, always scoped to one owner.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -224,7 +224,7 @@ fn condition(owner: i64, f: &Filters, today: NaiveDate, values: &mut Vec<Value>)
 const COLUMNS: &str = "id, owner_id, title, description, priority, completed, completed_at, due_date, \
      position, created_at, updated_at";
 
-/// One page of an owner's tasks and how many match in all: two statements whatever the page size.
+/// One page of an owner's tasks and how many match in all: one statement whatever the page size.
 pub async fn list(
     db: &impl ConnectionTrait,
     owner: i64,

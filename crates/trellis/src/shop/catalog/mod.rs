@@ -512,7 +512,8 @@ pub struct Filters {
     pub include_inactive: bool,
 }
 
-/// One page of products and how many match: two statements whatever the page size.
+/// One page of products and how many match: one statement whatever the page size (see
+/// [`crate::db::paged`]).
 pub async fn list_products(
     db: &impl ConnectionTrait,
     f: &Filters,
@@ -521,14 +522,14 @@ pub async fn list_products(
 ) -> std::result::Result<(Vec<Product>, u64), DbErr> {
     let mut values: Vec<Value> = Vec::new();
     let mut conds: Vec<String> = Vec::new();
-    let mut with = String::new();
     if let Some(slug) = &f.category {
         values.push(slug.clone().into());
-        with = format!(
-            "WITH RECURSIVE {} ",
+        // The tree inside the condition, not ahead of the statement, so the count can ride along as a
+        // subquery of the page.
+        conds.push(format!(
+            "p.category_id IN (WITH RECURSIVE {} SELECT id FROM tree)",
             tree_cte(&format!("slug = ${}", values.len()))
-        );
-        conds.push("p.category_id IN (SELECT id FROM tree)".into());
+        ));
     }
     if !f.include_inactive {
         conds.push("p.active = TRUE".into());
@@ -563,12 +564,8 @@ pub async fn list_products(
     };
     crate::db::paged(
         db,
-        format!("{with}SELECT COUNT(*) AS n FROM shop_products p{wheres}"),
-        format!(
-            "{with}{}{wheres} ORDER BY {}",
-            product_select(),
-            ordering.sql()
-        ),
+        format!("SELECT COUNT(*) AS n FROM shop_products p{wheres}"),
+        format!("{}{wheres} ORDER BY {}", product_select(), ordering.sql()),
         values,
         window,
     )

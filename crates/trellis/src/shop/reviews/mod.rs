@@ -345,7 +345,7 @@ impl Ordering {
     }
 }
 
-/// One page of a product's reviews and how many there are, in two statements.
+/// One page of a product's reviews and how many there are, in one statement.
 pub async fn list(
     db: &impl ConnectionTrait,
     product_id: i64,
