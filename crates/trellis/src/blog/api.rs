@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, EntityTrait,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
     FromQueryResult, Statement, Value,
 };
 use serde::{Deserialize, Serialize};
@@ -171,7 +171,43 @@ fn to_body(state: &AppState, row: ArticleRow, with_body: bool) -> ArticleBody {
     }
 }
 
-/// One page of articles and the total: one statement whatever the limit (two for a page past the end).
+/// How far apart the feed's bookmarks are: the most rows a deep page skips when its bookmark is known.
+const ANCHOR_EVERY: i64 = 1000;
+
+/// The id of the published post at `rank` (0 is the newest) in the feed's order, or `None` past the
+/// end. Finding it walks `rank` index entries once; the answer is kept in the cache, whose generation
+/// every write moves on, so a bookmark is used only while no post can have been added, removed or
+/// republished since it was found (and a rank is therefore still exact).
+async fn feed_anchor(state: &AppState, rank: i64) -> Result<Option<i64>> {
+    #[derive(FromQueryResult)]
+    struct Anchor {
+        id: i64,
+    }
+    let db = &state.db;
+    let key = format!("blog:feed_anchor:{rank}");
+    let stored = state
+        .cache
+        .get_or_set(&key, None, || async {
+            let found = Anchor::find_by_statement(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                format!(
+                    "SELECT p.id FROM blog_posts p WHERE p.status = '{PUBLISHED}' \
+                     ORDER BY p.published_at DESC, p.id DESC LIMIT 1 OFFSET $1"
+                ),
+                [rank.into()],
+            ))
+            .one(db)
+            .await?;
+            Ok::<_, DbErr>(found.map(|a| a.id.to_string()).unwrap_or_default().into())
+        })
+        .await?;
+    Ok(std::str::from_utf8(&stored)
+        .ok()
+        .and_then(|s| s.parse().ok()))
+}
+
+/// One page of articles and the total: one statement whatever the limit (two for a page past the end,
+/// one more the first time a deep page's bookmark is looked for).
 async fn list(
     state: &AppState,
     me: i64,
@@ -234,18 +270,34 @@ async fn list(
     };
     let condition = conditions.join(" AND ");
     let backend = db.get_database_backend();
-    let (limit, offset) = paging.window().bounds();
+    let (limit, mut offset) = paging.window().bounds();
     let n = values.len();
     let mut page_values = values.clone();
-    page_values.push(limit.into());
-    page_values.push(offset.into());
+    // A deep page of the whole feed starts from a bookmark: a post whose rank is known (see
+    // [`feed_anchor`]), so the rows skipped are at most `ANCHOR_EVERY` rather than `offset`.
+    let mut from_anchor = String::new();
+    if unfiltered && offset >= ANCHOR_EVERY && state.cache.is_enabled() {
+        let rank = offset / ANCHOR_EVERY * ANCHOR_EVERY;
+        if let Some(anchor) = feed_anchor(state, rank).await? {
+            offset -= rank;
+            from_anchor = format!(
+                " AND (p.published_at, p.id) <= \
+                 (SELECT a.published_at, a.id FROM blog_posts a WHERE a.id = ${})",
+                n + 3
+            );
+            page_values.extend([limit.into(), offset.into(), anchor.into()]);
+        }
+    }
+    if from_anchor.is_empty() {
+        page_values.extend([limit.into(), offset.into()]);
+    }
     // One statement: the page, each row with its tags and the total. Newest first; the id breaks ties
     // between articles published in the same instant. The page's ids are picked first, from the index
     // alone, so rows skipped by a deep offset cost an index step each rather than a row with its author,
     // tags and counts (a deferred join).
     let page_ids = format!(
-        "SELECT p.id, p.published_at FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND {condition} \
-         ORDER BY p.published_at DESC, p.id DESC LIMIT ${} OFFSET ${}",
+        "SELECT p.id, p.published_at FROM blog_posts p WHERE p.status = '{PUBLISHED}' AND {condition}\
+         {from_anchor} ORDER BY p.published_at DESC, p.id DESC LIMIT ${} OFFSET ${}",
         n + 1,
         n + 2
     );

@@ -236,6 +236,8 @@ async fn api(base: Settings, args: ApiArgs) -> anyhow::Result<ExitCode> {
     // The same route at half the rate the uncached server reached: its latency when not saturated.
     let half = load(&plain, list, &args, Some(off.rps / 2.0), None).await?;
     let offset = load(&plain, &deep, &args, None, None).await?;
+    // Signed in, so not served whole from the cache: the page starts from a bookmarked rank.
+    let offset_on = load(&with_cache, &deep, &args, None, Some(&token)).await?;
     let index_off = load(&plain, "/blog/", &args, None, None).await?;
     let index_on = load(&with_cache, "/blog/", &args, None, None).await?;
     let todos = load(&plain, "/api/todos?page_size=20", &args, None, Some(&token)).await?;
@@ -248,6 +250,7 @@ async fn api(base: Settings, args: ApiArgs) -> anyhow::Result<ExitCode> {
         half,
     ));
     rows.push((format!("GET {deep}, cache off"), offset));
+    rows.push(("  same, cache on, signed in (token)".into(), offset_on));
     rows.push(("GET /blog/ (HTML), cache off".into(), index_off));
     rows.push(("GET /blog/ (HTML), cache on".into(), index_on));
     rows.push(("GET /api/todos?page_size=20 (token)".into(), todos));

@@ -17,6 +17,7 @@ db_tests! {
     anonymous_reads_are_cached_until_any_write ["password_validators" = "length", "blog_open_authoring" = "true"];
     signed_in_readers_are_never_served_from_the_cache ["password_validators" = "length", "blog_open_authoring" = "true"];
     a_post_that_changes_no_rows_keeps_the_cache ["password_validators" = "length", "blog_open_authoring" = "true"];
+    deep_pages_start_from_bookmarks_that_every_write_retires ["password_validators" = "length", "blog_open_authoring" = "true"];
     concurrent_writes_never_leave_a_stale_answer_cached ["password_validators" = "length", "blog_open_authoring" = "true", "database_max_connections" = "10", "throttle" = "off"];
 }
 
@@ -261,6 +262,117 @@ async fn a_post_that_changes_no_rows_keeps_the_cache(base: TestApp) {
     app.api_article(&author, "Written", &[]).await;
     let (_, how, list) = anon(&app, "/api/articles").await;
     assert_eq!((how.as_str(), &list["articlesCount"]), ("MISS", &json!(2)));
+}
+
+/// 2,500 published posts, many sharing a publication instant. Deep pages (offset ≥ 1,000) of the
+/// whole feed start from a bookmarked post kept in the cache; every window must still be exactly the
+/// one the plain `ORDER BY … OFFSET` gives, before and after a write moves every rank by one.
+async fn deep_pages_start_from_bookmarks_that_every_write_retires(base: TestApp) {
+    use crate::helpers::sql;
+    use sea_orm::Value as Sql;
+    let app = base.fork();
+    let author = app.api_user("writer").await;
+    let reader = app.api_user("reader").await;
+    let author_id = sql::scalar(
+        &app,
+        "SELECT id FROM users WHERE username = 'writer'",
+        vec![],
+    )
+    .await;
+    let now = chrono::Utc::now() - chrono::Duration::hours(1);
+    const N: usize = 2500;
+    for start in (0..N).step_by(250) {
+        let mut rows = Vec::new();
+        let mut values: Vec<Sql> = Vec::new();
+        for i in start..start + 250 {
+            // Three posts per second: ties are broken by id.
+            let at = now - chrono::Duration::seconds((i / 3) as i64);
+            let b = values.len();
+            rows.push(format!(
+                "(${}, ${}, ${}, 'd', 'b', '<p>b</p>', 'published', ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
+            values.extend([
+                author_id.into(),
+                format!("Seeded {i}").into(),
+                format!("seeded-{i}").into(),
+                at.into(),
+                at.into(),
+                at.into(),
+            ]);
+        }
+        sql::exec(
+            &app,
+            &format!(
+                "INSERT INTO blog_posts (author_id, title, slug, description, body, body_html, status, \
+                 published_at, created_at, updated_at) VALUES {}",
+                rows.join(", ")
+            ),
+            values,
+        )
+        .await;
+    }
+    // What each window must hold: the feed's order, computed without any bookmark.
+    async fn expected(app: &TestApp) -> Vec<String> {
+        sql::texts(
+            app,
+            "SELECT slug AS s FROM blog_posts WHERE status = 'published' \
+             ORDER BY published_at DESC, id DESC",
+            vec![],
+        )
+        .await
+    }
+    async fn window(app: &TestApp, token: &str, offset: usize) -> (Vec<String>, u64) {
+        let (s, body) = app
+            .api(
+                Method::GET,
+                &format!("/api/articles?limit=20&offset={offset}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "offset {offset}: {body}");
+        let slugs = body["articles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["slug"].as_str().unwrap().to_string())
+            .collect();
+        (slugs, body["articlesCount"].as_u64().unwrap())
+    }
+    let offsets = [
+        0, 990, 999, 1000, 1001, 1985, 1999, 2000, 2490, 2495, 2500, 2600,
+    ];
+    let order = expected(&app).await;
+    assert_eq!(order.len(), N);
+    for round in 0..2 {
+        for &o in &offsets {
+            let (got, total) = window(&app, &reader, o).await;
+            let want: Vec<String> = order.iter().skip(o).take(20).cloned().collect();
+            assert_eq!(got, want, "round {round}, offset {o}");
+            assert_eq!(total, N as u64);
+        }
+    }
+    assert!(
+        app.state.cache.get("blog:feed_anchor:2000").await.is_some(),
+        "a deep page left its bookmark in the cache"
+    );
+    // A new post moves every rank by one; the bookmarks found before it must not be used.
+    app.api_article(&author, "Newest", &[]).await;
+    let order = expected(&app).await;
+    assert_eq!(order.len(), N + 1);
+    assert!(order[0].starts_with("newest"), "{}", order[0]);
+    for &o in &offsets {
+        let (got, total) = window(&app, &reader, o).await;
+        let want: Vec<String> = order.iter().skip(o).take(20).cloned().collect();
+        assert_eq!(got, want, "after the write, offset {o}");
+        assert_eq!(total, N as u64 + 1);
+    }
 }
 
 /// Thirty articles written at once while anonymous readers keep refilling the cached list: a reader

@@ -653,6 +653,22 @@ pub mod sql {
             .unwrap_or(0)
     }
 
+    #[derive(FromQueryResult)]
+    struct S {
+        s: String,
+    }
+
+    /// The text column `s` of every row a query answers, in its order.
+    pub async fn texts(app: &TestApp, sql: &str, values: Vec<Value>) -> Vec<String> {
+        S::find_by_statement(statement(app, sql, values))
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.s)
+            .collect()
+    }
+
     pub async fn exec(app: &TestApp, sql: &str, values: Vec<Value>) {
         app.state
             .db
