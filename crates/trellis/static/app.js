@@ -236,29 +236,49 @@
     if (form && form.hasAttribute('data-autosubmit') && e.target.tagName === 'SELECT') form.submit();
   });
 
-  // A running job's page ([data-job-url]) follows its progress through the API, and reloads once the
-  // job has finished so the outcome (downloads, model link) is drawn by the server.
+  // A running job's page ([data-job-url]) follows its progress as Server-Sent Events (polling the API
+  // where EventSource is missing or the stream cannot be opened), and reloads once the job has finished
+  // so the outcome (downloads, model link) is drawn by the server.
   function followJob(panel) {
     var url = panel.getAttribute('data-job-url');
     if (!url) return;
     var bar = panel.querySelector('[data-testid=job-progress]');
     var percent = panel.querySelector('[data-testid=job-percent]');
     var status = panel.querySelector('[data-testid=job-status]');
+    var finished = false;
+    function show(job) {
+      if (bar) bar.value = job.progress;
+      if (percent) percent.textContent = job.progress + '%';
+      if (status) {
+        status.textContent = job.status;
+        status.className = 'badge job-' + job.status;
+      }
+      finished = ['succeeded', 'failed', 'cancelled'].indexOf(job.status) >= 0;
+      if (finished) window.location.reload();
+      return finished;
+    }
     function poll() {
       fetchJSON(url, { method: 'GET' }).then(function (job) {
-        if (bar) bar.value = job.progress;
-        if (percent) percent.textContent = job.progress + '%';
-        if (status) {
-          status.textContent = job.status;
-          status.className = 'badge job-' + job.status;
-        }
-        if (['succeeded', 'failed', 'cancelled'].indexOf(job.status) >= 0) window.location.reload();
-        else window.setTimeout(poll, 700);
+        if (!show(job)) window.setTimeout(poll, 700);
       }, function () {
         window.setTimeout(poll, 3000);
       });
     }
-    window.setTimeout(poll, 500);
+    if (!window.EventSource) {
+      window.setTimeout(poll, 500);
+      return;
+    }
+    var events = new window.EventSource(url + '/events');
+    events.addEventListener('job', function (e) {
+      var job;
+      try { job = JSON.parse(e.data); } catch (err) { return; }
+      if (show(job)) events.close();
+    });
+    // The server ends each stream after a while and the browser reopens it; one it refuses (closed
+    // state) is followed by polling instead.
+    events.onerror = function () {
+      if (events.readyState === window.EventSource.CLOSED && !finished) poll();
+    };
   }
 
   function init() {

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_dataset, delete_dataset))
         .routes(routes!(list_jobs, create_job))
         .routes(routes!(get_job))
+        .routes(routes!(job_events))
         .routes(routes!(cancel_job))
         .routes(routes!(job_results))
         .routes(routes!(get_model, delete_model))
@@ -260,6 +261,85 @@ async fn get_job(
 ) -> Result<Response> {
     let job = owned_job(&state, me.id, &id).await?;
     Ok(Json(job_body(&state, &job)).into_response())
+}
+
+/// How often a followed job is read again while it runs.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// Follow one of your jobs as Server-Sent Events: a `job` event carrying the job (as `GET
+/// /api/sentiment/jobs/{id}` answers it) at once and at every change of status or progress. The stream
+/// ends after the job's final state, or after the request timeout (`TRELLIS_REQUEST_TIMEOUT_SECS`), when
+/// an `EventSource` reconnects by itself; an instance being stopped is therefore never held up by a
+/// follower. Works with a session cookie (the job's page) or a token.
+#[utoipa::path(get, path = "/sentiment/jobs/{id}/events", tag = "sentiment", security(("token" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, content_type = "text/event-stream",
+               description = "`event: job` with a `JobBody` as JSON `data`, at once and on every change"),
+              (status = 404)))]
+async fn job_events(
+    State(state): State<AppState>,
+    RequireUser(me): RequireUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::time::Instant;
+
+    struct Follow {
+        state: AppState,
+        owner: i64,
+        next: Option<jobs::Job>,
+        id: i64,
+        seen: Option<(String, i32, bool)>,
+        until: Instant,
+        finished: bool,
+    }
+    let job = owned_job(&state, me.id, &id).await?;
+    let lifetime = std::time::Duration::from_secs(state.settings.request_timeout_secs.max(1));
+    let follow = Follow {
+        owner: me.id,
+        id: job.id,
+        next: Some(job),
+        seen: None,
+        until: Instant::now() + lifetime,
+        finished: false,
+        state,
+    };
+    let events = futures_util::stream::unfold(follow, |mut f| async move {
+        if f.finished {
+            return None;
+        }
+        loop {
+            let job = match f.next.take() {
+                Some(job) => job,
+                None => {
+                    let now = Instant::now();
+                    if now >= f.until {
+                        return None;
+                    }
+                    tokio::time::sleep_until((now + FOLLOW_EVERY).min(f.until)).await;
+                    // Deleted meanwhile, or the database failing: end the stream; the client may retry.
+                    match jobs::find_owned(&f.state.db, f.id, f.owner).await {
+                        Ok(Some(job)) => job,
+                        _ => return None,
+                    }
+                }
+            };
+            let now = (job.status.clone(), job.progress, job.cancel_requested);
+            if f.seen.as_ref() == Some(&now) {
+                continue;
+            }
+            f.seen = Some(now);
+            f.finished = job.is_done();
+            let event = Event::default()
+                .event("job")
+                .retry(std::time::Duration::from_secs(1))
+                .json_data(job_body(&f.state, &job));
+            return Some((event, f));
+        }
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// Cancel a job: a queued one at once, a running one at its next checkpoint (within a second or two).

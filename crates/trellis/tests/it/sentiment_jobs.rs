@@ -18,6 +18,7 @@ db_tests! {
     a_queued_job_is_cancelled_at_once ["job_workers" = "0"];
     a_job_whose_worker_died_resumes_after_its_last_checkpoint ["job_workers" = "0"];
     a_job_out_of_attempts_is_failed_not_lost ["job_workers" = "0"];
+    a_job_streams_its_changes_as_server_sent_events ["job_workers" = "0", "request_timeout_secs" = "3"];
     the_pages_upload_analyze_and_train_without_javascript;
     the_openapi_document_lists_every_sentiment_operation;
 }
@@ -699,6 +700,99 @@ async fn a_job_whose_worker_died_resumes_after_its_last_checkpoint(app: TestApp)
         list[100..].iter().all(|r| r["label"] == "positive"),
         "the rest were analyzed"
     );
+}
+
+/// The `data` of each `job` event in an event stream's text so far.
+fn job_events(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter(|block| block.lines().any(|l| l == "event: job"))
+        .filter_map(|block| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .map(|d| serde_json::from_str(d).unwrap())
+        })
+        .collect()
+}
+
+/// Reads an event stream until it ends or `want` job events have come, within `bound`.
+async fn read_events(resp: &mut reqwest::Response, want: usize, bound: Duration) -> (String, bool) {
+    let mut text = String::new();
+    let ended = tokio::time::timeout(bound, async {
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+            if job_events(&text).len() >= want {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    (text, ended.unwrap_or(false))
+}
+
+async fn a_job_streams_its_changes_as_server_sent_events(app: TestApp) {
+    let alice = app.api_user("alice").await;
+    let bob = app.api_user("bob").await;
+    let (_, ds) = app
+        .upload(&alice, "mixed", labeled_csv().into_bytes())
+        .await;
+    let id = app
+        .start_job(&alice, json!({"kind": "analyze", "dataset": ds["id"]}))
+        .await;
+    let path = format!("/api/sentiment/jobs/{id}/events");
+    assert_eq!(app.api(Method::GET, &path, Some(&bob), None).await.0, 404);
+    let open = || {
+        app.client
+            .get(app.url(&path))
+            .header("Authorization", format!("Token {alice}"))
+            .send()
+    };
+    let mut resp = open().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    // The job as it is, at once.
+    let (text, _) = read_events(&mut resp, 1, Duration::from_secs(2)).await;
+    let first = job_events(&text);
+    assert_eq!(first.len(), 1, "{text}");
+    assert_eq!(
+        (&first[0]["status"], &first[0]["progress"]),
+        (&json!("queued"), &json!(0))
+    );
+    assert_eq!(first[0]["id"], id);
+    // A change is sent; the same state read again is not.
+    app.sql(&format!(
+        "UPDATE jobs SET status = 'running', progress = 40 WHERE id = {id}"
+    ))
+    .await;
+    let (more, _) = read_events(&mut resp, 1, Duration::from_secs(2)).await;
+    let seen = job_events(&more);
+    assert_eq!(seen.len(), 1, "{more}");
+    assert_eq!(
+        (&seen[0]["status"], &seen[0]["progress"]),
+        (&json!("running"), &json!(40))
+    );
+    // Without a change, the stream ends by itself after the request timeout (3 s here) with no
+    // further event; the client reconnects.
+    let (quiet, ended) = read_events(&mut resp, 1, Duration::from_secs(6)).await;
+    assert!(ended, "the stream ended by itself");
+    assert!(job_events(&quiet).is_empty(), "{quiet}");
+    // Reopened, it starts from the job's state; its final state ends the stream at once.
+    let mut resp = open().await.unwrap();
+    let (text, _) = read_events(&mut resp, 1, Duration::from_secs(2)).await;
+    assert_eq!(job_events(&text)[0]["progress"], 40);
+    app.sql(&format!(
+        "UPDATE jobs SET status = 'succeeded', progress = 100 WHERE id = {id}"
+    ))
+    .await;
+    let (last, ended) = read_events(&mut resp, 2, Duration::from_secs(2)).await;
+    assert!(ended, "the final state ends the stream");
+    let seen = job_events(&last);
+    assert_eq!(seen.len(), 1, "{last}");
+    assert_eq!(seen[0]["status"], "succeeded");
 }
 
 async fn a_job_out_of_attempts_is_failed_not_lost(app: TestApp) {
