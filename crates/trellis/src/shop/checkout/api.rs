@@ -461,12 +461,20 @@ async fn pay(
     params(("Trellis-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>")),
     request_body(content = String, description = "the event, as JSON", content_type = "application/json"),
     responses((status = 200, description = "accepted (or seen before)"),
-              (status = 400, description = "bad, stale or missing signature; not a payment event")))]
+              (status = 400, description = "bad, stale or missing signature; not a payment event"),
+              (status = 413, description = "a body over 64 KiB")))]
 async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
+    // Checked before any hashing: nothing a gateway sends comes near it.
+    if body.len() > payment::WEBHOOK_MAX_BYTES {
+        return Err(AppError::PayloadTooLarge(format!(
+            "a payment event is at most {} bytes",
+            payment::WEBHOOK_MAX_BYTES
+        )));
+    }
     let sig = headers
         .get(payment::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
