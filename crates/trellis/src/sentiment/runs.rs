@@ -1,7 +1,6 @@
 //! Sentiment jobs as both the pages and the API start and show them: checks and quotas before a job is
 //! queued, the caller's jobs, the shape a job is shown in and the results download.
 
-use axum::Json;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -228,14 +227,42 @@ pub async fn results_response(state: &AppState, job: &Job, format: &str) -> Resu
     }
     let dataset = job.payload_json()["dataset"].as_i64().unwrap_or(0);
     let rows = models::results(&state.db, job.id, dataset).await?;
+    let id = job.id;
+    // Up to the dataset row limit of cells to format: on the blocking pool, a few at a time.
+    let csv = format == "csv";
+    let body = EXPORTS
+        .run(move || encode_results(id, &rows, csv))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))??;
+    Ok(if csv {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"sentiment-job-{id}.csv\""),
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    })
+}
+
+static EXPORTS: crate::blocking::Lane = crate::blocking::Lane::per_core();
+
+/// A finished analysis's rows as a CSV or a JSON document.
+fn encode_results(job: i64, rows: &[models::ResultLine], csv: bool) -> Result<Vec<u8>> {
     let label = |l: i16| if l == 1 { "positive" } else { "negative" };
-    if format == "csv" {
+    if csv {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record([
             "line", "text", "label", "score", "positive", "negative", "expected",
         ])
         .map_err(|e| AppError::Internal(e.into()))?;
-        for r in &rows {
+        for r in rows {
             let p = r.positive;
             let score = if r.label == 1 { p } else { 1.0 - p };
             w.write_record([
@@ -249,20 +276,9 @@ pub async fn results_response(state: &AppState, job: &Job, format: &str) -> Resu
             ])
             .map_err(|e| AppError::Internal(e.into()))?;
         }
-        let bytes = w
+        return w
             .into_inner()
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"sentiment-job-{}.csv\"", job.id),
-                ),
-            ],
-            bytes,
-        )
-            .into_response());
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")));
     }
     let results: Vec<Value> = rows
         .iter()
@@ -278,7 +294,8 @@ pub async fn results_response(state: &AppState, job: &Job, format: &str) -> Resu
             })
         })
         .collect();
-    Ok(Json(json!({"job": job.id, "count": results.len(), "results": results})).into_response())
+    serde_json::to_vec(&json!({"job": job, "count": results.len(), "results": results}))
+        .map_err(|e| AppError::Internal(e.into()))
 }
 
 /// A text as a CSV cell that spreadsheets show rather than evaluate: one starting like a formula gets a

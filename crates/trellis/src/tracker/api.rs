@@ -220,11 +220,10 @@ async fn list(
     let paging = PageNumber::from_query(&q, 20, 100)?;
     let (rows, count) = models::page_of_owner(&state.db, user.id, paging.window()).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut progress_by_id = models::progress_of_many(&state.db, &ids).await?;
+    let progress_by_id = models::progress_of_many(&state.db, &ids).await?;
+    let tallies = super::overall_tallies(&rows, progress_by_id).await?;
     let mut results = Vec::new();
-    for r in &rows {
-        let progress = progress_by_id.remove(&r.id).unwrap_or_default();
-        let (all, _, _) = super::tallies(&r.roadmap()?, &progress);
+    for (r, all) in rows.iter().zip(tallies) {
         results.push(RoadmapSummary {
             id: r.id,
             title: r.title.clone(),

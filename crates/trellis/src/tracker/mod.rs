@@ -196,6 +196,36 @@ pub async fn import(
     Ok(stored)
 }
 
+/// Each listed roadmap's overall tally, in the order given. Every stored document is decoded for it
+/// (each may come from megabytes of Markdown, a list shows up to a hundred), so the work runs on the
+/// blocking pool, a few lists at a time.
+pub async fn overall_tallies(
+    rows: &[StoredRoadmap],
+    mut progress: HashMap<i64, HashMap<String, ProgressRow>>,
+) -> Result<Vec<Tally>> {
+    static LISTS: crate::blocking::Lane = crate::blocking::Lane::per_core();
+    let work: Vec<(i64, String, HashMap<String, ProgressRow>)> = rows
+        .iter()
+        .map(|r| {
+            let p = progress.remove(&r.id).unwrap_or_default();
+            (r.id, r.document.clone(), p)
+        })
+        .collect();
+    LISTS
+        .run(move || {
+            work.into_iter()
+                .map(|(id, document, progress)| {
+                    let roadmap: Roadmap = serde_json::from_str(&document).map_err(|e| {
+                        AppError::Internal(anyhow::anyhow!("stored roadmap {id}: {e}"))
+                    })?;
+                    Ok(tallies(&roadmap, &progress).0)
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+}
+
 /// Counts of a set of items by status, and the share done.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Tally {

@@ -48,12 +48,10 @@ async fn render_index(
 ) -> Result<Response> {
     let stored = models::newest_of_owner(&ctx.state.db, user_id, 100).await?;
     let ids: Vec<i64> = stored.iter().map(|r| r.id).collect();
-    let mut progress_by_id = models::progress_of_many(&ctx.state.db, &ids).await?;
+    let progress_by_id = models::progress_of_many(&ctx.state.db, &ids).await?;
+    let tallies = super::overall_tallies(&stored, progress_by_id).await?;
     let mut list = Vec::new();
-    for r in &stored {
-        let roadmap = r.roadmap()?;
-        let progress = progress_by_id.remove(&r.id).unwrap_or_default();
-        let (all, _, _) = super::tallies(&roadmap, &progress);
+    for (r, all) in stored.iter().zip(tallies) {
         list.push(context! { id => r.id, title => r.title, created_at => r.created_at.to_rfc3339(), tally => all });
     }
     ctx.render_status(
