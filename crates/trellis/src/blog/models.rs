@@ -413,7 +413,8 @@ pub async fn popular_tags_cached(
     }
 }
 
-/// Every tag in use on published posts, with counts, most used first.
+/// Every tag in use on published posts, with counts, most used first: read from the counts the database
+/// keeps (`blog_tag_counts`), one row per tag and shard whatever the number of posts.
 pub async fn popular_tags(
     db: &impl ConnectionTrait,
     limit: u64,
@@ -425,11 +426,9 @@ pub async fn popular_tags(
     }
     let rows = Row::find_by_statement(Statement::from_sql_and_values(
         db.get_database_backend(),
-        format!(
-            "SELECT t.name, COUNT(*) AS n FROM blog_tags t JOIN blog_post_tags pt ON pt.tag_id = t.id \
-             JOIN blog_posts p ON p.id = pt.post_id WHERE p.status = '{PUBLISHED}' \
-             GROUP BY t.name ORDER BY n DESC, t.name LIMIT $1"
-        ),
+        "SELECT t.name, CAST(SUM(c.published) AS BIGINT) AS n FROM blog_tag_counts c \
+         JOIN blog_tags t ON t.id = c.tag_id GROUP BY t.id, t.name HAVING SUM(c.published) > 0 \
+         ORDER BY n DESC, t.name LIMIT $1",
         [(limit as i64).into()],
     ))
     .all(db)

@@ -1326,4 +1326,69 @@ async fn the_article_count_is_kept_exact_by_every_kind_of_write(app: TestApp) {
     .await
     .unwrap();
     assert_eq!(count, 28);
+    // The tag counts follow the same writes, and those only tags see.
+    use crate::helpers::sql::assert_tag_counts_exact;
+    assert_tag_counts_exact(&app).await;
+    let retag = |i: usize, tags: serde_json::Value| {
+        let slug = slugs[i].clone();
+        let token = writers[i / 5].clone();
+        let app = &app;
+        async move {
+            let (s, body) = app
+                .api(
+                    Method::PUT,
+                    &format!("/api/articles/{slug}"),
+                    Some(&token),
+                    Some(json!({"article": {"tagList": tags}})),
+                )
+                .await;
+            assert_eq!(s, 200, "{body}");
+        }
+    };
+    retag(1, json!(["count", "extra", "more"])).await;
+    retag(2, json!([])).await;
+    retag(3, json!(["extra"])).await;
+    assert_tag_counts_exact(&app).await;
+    // A link moved by hand to a draft and back; a draft's tags changed; a tag deleted outright.
+    exec(
+        &app,
+        "UPDATE blog_post_tags SET post_id = (SELECT id FROM blog_posts WHERE slug = $1) \
+         WHERE post_id = (SELECT id FROM blog_posts WHERE slug = $2)",
+        vec![slugs[7].clone().into(), slugs[3].clone().into()],
+    )
+    .await;
+    exec(
+        &app,
+        "UPDATE blog_posts SET status = 'draft' WHERE slug = $1",
+        vec![slugs[4].clone().into()],
+    )
+    .await;
+    assert_tag_counts_exact(&app).await;
+    exec(
+        &app,
+        "INSERT INTO blog_post_tags (post_id, tag_id) SELECT p.id, t.id FROM blog_posts p, blog_tags t \
+         WHERE p.slug = $1 AND t.name = 'extra'",
+        vec![slugs[4].clone().into()],
+    )
+    .await;
+    assert_tag_counts_exact(&app).await;
+    exec(&app, "DELETE FROM blog_tags WHERE name = 'more'", vec![]).await;
+    exec(
+        &app,
+        "UPDATE blog_posts SET status = 'published' WHERE slug = $1",
+        vec![slugs[4].clone().into()],
+    )
+    .await;
+    exec(
+        &app,
+        "DELETE FROM blog_posts WHERE slug = $1",
+        vec![slugs[1].clone().into()],
+    )
+    .await;
+    assert_tag_counts_exact(&app).await;
+    app.state.cache.bump().await;
+    let (_, body) = app.api(Method::GET, "/api/tags", None, None).await;
+    let tags = body["tags"].as_array().unwrap();
+    assert_eq!(tags[0], "count", "the most used first: {body}");
+    assert!(!tags.contains(&json!("more")), "{body}");
 }

@@ -611,6 +611,7 @@ async fn articles_with_one_title_get_distinct_slugs(app: TestApp) {
         rows(&app, "SELECT COUNT(*) AS n FROM blog_posts", vec![]).await,
         2 * N + 2
     );
+    crate::helpers::sql::assert_tag_counts_exact(&app).await;
 }
 
 async fn article_edits_racing_deletes_answer_200_or_404(app: TestApp) {
@@ -672,6 +673,7 @@ async fn article_edits_racing_deletes_answer_200_or_404(app: TestApp) {
         N,
         "no tags of deleted articles are left"
     );
+    crate::helpers::sql::assert_tag_counts_exact(&app).await;
 }
 
 /// Whether an answer is one of `allowed`; the message names the request.

@@ -669,6 +669,27 @@ pub mod sql {
             .collect()
     }
 
+    /// Checks the tag counts the database keeps against a count of every published post's tags.
+    pub async fn assert_tag_counts_exact(app: &TestApp) {
+        let kept = texts(
+            app,
+            "SELECT t.name || ':' || CAST(SUM(c.published) AS TEXT) AS s FROM blog_tag_counts c \
+             JOIN blog_tags t ON t.id = c.tag_id GROUP BY t.id, t.name HAVING SUM(c.published) <> 0 \
+             ORDER BY t.name",
+            vec![],
+        )
+        .await;
+        let counted = texts(
+            app,
+            "SELECT t.name || ':' || CAST(COUNT(*) AS TEXT) AS s FROM blog_post_tags pt \
+             JOIN blog_tags t ON t.id = pt.tag_id JOIN blog_posts p ON p.id = pt.post_id \
+             WHERE p.status = 'published' GROUP BY t.id, t.name ORDER BY t.name",
+            vec![],
+        )
+        .await;
+        assert_eq!(kept, counted, "kept tag counts against counted ones");
+    }
+
     pub async fn exec(app: &TestApp, sql: &str, values: Vec<Value>) {
         app.state
             .db

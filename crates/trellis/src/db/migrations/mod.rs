@@ -14,6 +14,7 @@ mod m20261108_000001_admin_log;
 mod m20261109_000001_shop;
 mod m20261110_000001_blog_counts;
 mod m20261111_000001_list_indexes;
+mod m20261112_000001_tag_counts;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261109_000001_shop::Migration),
             Box::new(m20261110_000001_blog_counts::Migration),
             Box::new(m20261111_000001_list_indexes::Migration),
+            Box::new(m20261112_000001_tag_counts::Migration),
         ]
     }
 }
