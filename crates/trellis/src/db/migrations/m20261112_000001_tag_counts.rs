@@ -7,6 +7,13 @@
 //! deleted (before its links go, so each is counted once). As with `blog_post_counts`, a tag's count is
 //! spread over sixteen rows picked by post id, so concurrent publishers on PostgreSQL rarely wait on
 //! the same row; readers add them up.
+//!
+//! On PostgreSQL a transaction may change several tags' rows, one trigger call at a time and in no
+//! particular order, so two writers of one shard could each hold a row the other wants (a deadlock,
+//! seen under concurrent edits and deletes). Every path therefore locks in one order: the post's row
+//! (the statement's own lock, or `FOR SHARE` from a link), then the shard's `blog_post_counts` row
+//! (which publishing, unpublishing and deleting lock anyway), then tag rows. Holding the shard row
+//! makes its tag rows uncontended.
 
 use sea_orm::{ConnectionTrait, DatabaseBackend};
 use sea_orm_migration::prelude::*;
@@ -96,12 +103,14 @@ fn sqlite_triggers() -> Vec<String> {
 
 const POSTGRES_TRIGGERS: &[&str] = &[
     // The post's row is read FOR SHARE: a concurrent publish or unpublish of it (which locks the row)
-    // then runs wholly before or after this link, and each sees the other's work.
+    // then runs wholly before or after this link, and each sees the other's work. Then the shard's
+    // row in blog_post_counts, then the tag's (see the module documentation).
     r#"CREATE FUNCTION blog_post_tags_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         PERFORM 1 FROM blog_posts WHERE id = OLD.post_id AND status = 'published' FOR SHARE;
         IF FOUND THEN
+            PERFORM 1 FROM blog_post_counts WHERE shard = OLD.post_id % 16 FOR NO KEY UPDATE;
             UPDATE blog_tag_counts SET published = published - 1
                 WHERE tag_id = OLD.tag_id AND shard = OLD.post_id % 16;
         END IF;
@@ -109,6 +118,7 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         PERFORM 1 FROM blog_posts WHERE id = NEW.post_id AND status = 'published' FOR SHARE;
         IF FOUND THEN
+            PERFORM 1 FROM blog_post_counts WHERE shard = NEW.post_id % 16 FOR NO KEY UPDATE;
             INSERT INTO blog_tag_counts (tag_id, shard, published) VALUES (NEW.tag_id, NEW.post_id % 16, 1)
                 ON CONFLICT (tag_id, shard) DO UPDATE SET published = blog_tag_counts.published + 1;
         END IF;
@@ -123,12 +133,14 @@ $$"#,
 BEGIN
     IF TG_OP = 'DELETE' THEN
         IF OLD.status = 'published' THEN
+            PERFORM 1 FROM blog_post_counts WHERE shard = OLD.id % 16 FOR NO KEY UPDATE;
             UPDATE blog_tag_counts SET published = published - 1
                 WHERE shard = OLD.id % 16 AND tag_id IN (SELECT tag_id FROM blog_post_tags WHERE post_id = OLD.id);
         END IF;
         RETURN OLD;
     END IF;
     IF (OLD.status = 'published') <> (NEW.status = 'published') THEN
+        PERFORM 1 FROM blog_post_counts WHERE shard = NEW.id % 16 FOR NO KEY UPDATE;
         INSERT INTO blog_tag_counts (tag_id, shard, published)
             SELECT tag_id, NEW.id % 16, CASE WHEN NEW.status = 'published' THEN 1 ELSE -1 END
             FROM blog_post_tags WHERE post_id = NEW.id
