@@ -1,6 +1,6 @@
-//! CPU-heavy request work (decoding images, rendering Markdown) off the async threads, a bounded number of
-//! jobs at a time: a burst of expensive requests then waits its turn instead of stalling every other
-//! request or multiplying memory.
+//! CPU-heavy request work (hashing passwords, decoding images, rendering Markdown, parsing uploads,
+//! building exports) off the async threads, a bounded number of jobs at a time: a burst of expensive
+//! requests then waits its turn instead of stalling every other request or multiplying memory.
 
 use std::sync::LazyLock;
 

@@ -15,7 +15,7 @@ const MIN_SCORE: u8 = 2;
 /// Django's default maximum similarity between a password and a user attribute.
 const MAX_SIMILARITY: f64 = 0.7;
 
-/// Hashes with argon2id (OWASP parameters: 19 MiB, 2 passes). CPU-heavy: call from `spawn_blocking`.
+/// Hashes with argon2id (OWASP parameters: 19 MiB, 2 passes). CPU-heavy: requests use [`hash_blocking`].
 pub fn hash(password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -24,7 +24,7 @@ pub fn hash(password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
 }
 
-/// Checks a password against a stored hash. CPU-heavy: call from `spawn_blocking`.
+/// Checks a password against a stored hash. CPU-heavy: requests use [`verify_blocking`].
 pub fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
         Ok(parsed) => Argon2::default()
@@ -43,20 +43,25 @@ pub fn dummy_verify(password: &str) {
     let _ = verify(password, stored);
 }
 
+/// At most one hash a core at a time: each takes 19 MiB, so a burst of logins waits its turn rather
+/// than growing memory with the number of requests in flight.
+static HASHING: crate::blocking::Lane = crate::blocking::Lane::per_core();
+
 pub async fn hash_blocking(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash(&password)).await?
+    HASHING.run(move || hash(&password)).await?
 }
 
 pub async fn verify_blocking(password: String, stored: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || match stored {
-        Some(s) => verify(&password, &s),
-        None => {
-            dummy_verify(&password);
-            false
-        }
-    })
-    .await
-    .unwrap_or(false)
+    HASHING
+        .run(move || match stored {
+            Some(s) => verify(&password, &s),
+            None => {
+                dummy_verify(&password);
+                false
+            }
+        })
+        .await
+        .unwrap_or(false)
 }
 
 /// Checks a new password against the configured rules; each failure is one message for the field.

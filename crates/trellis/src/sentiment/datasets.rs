@@ -77,7 +77,9 @@ pub async fn store_upload(
     }
     let max_rows = state.settings.sentiment_max_dataset_rows;
     let owned = bytes.to_vec();
-    let parsed = tokio::task::spawn_blocking(move || upload::parse(&owned, max_rows))
+    static PARSING: crate::blocking::Lane = crate::blocking::Lane::per_core();
+    let parsed = PARSING
+        .run(move || upload::parse(&owned, max_rows))
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     let parsed = parsed.map_err(|problems| {

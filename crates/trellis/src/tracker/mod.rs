@@ -136,7 +136,9 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Roadmap, String> {
 /// [`parse`] on a blocking thread: a megabyte of Markdown takes tens of milliseconds, which must not
 /// hold up the requests sharing an async worker.
 pub async fn parse_blocking(bytes: Vec<u8>) -> std::result::Result<Roadmap, String> {
-    tokio::task::spawn_blocking(move || parse(&bytes))
+    static PARSING: crate::blocking::Lane = crate::blocking::Lane::per_core();
+    PARSING
+        .run(move || parse(&bytes))
         .await
         .unwrap_or_else(|e| Err(format!("the roadmap could not be read ({e})")))
 }
