@@ -383,8 +383,10 @@ async fn a_logout_stays_a_logout_whatever_else_the_session_was_doing(app: TestAp
         }
     })
     .await;
+    // An edit the server reaches after the logout has finished carries a CSRF token of a session that
+    // is gone: refused (403), never saved. On a loaded machine some do; the point is what follows.
     expect_each("editing and logging out", &answers, |i| {
-        if i == N / 2 { &[200] } else { &[303] }
+        if i == N / 2 { &[200] } else { &[303, 403] }
     });
     let old = app.fork();
     old.jar.add_cookie_str(
