@@ -21,6 +21,7 @@ db_tests! {
     a_job_streams_its_changes_as_server_sent_events ["job_workers" = "0", "request_timeout_secs" = "3"];
     the_pages_upload_analyze_and_train_without_javascript;
     the_openapi_document_lists_every_sentiment_operation;
+    the_lists_run_a_fixed_number_of_statements ["job_workers" = "0"];
 }
 
 const POSITIVE: [&str; 6] = [
@@ -931,4 +932,43 @@ async fn the_openapi_document_lists_every_sentiment_operation(app: TestApp) {
             );
         }
     }
+}
+
+/// Datasets, jobs and models: the same statements for one item as for several.
+async fn the_lists_run_a_fixed_number_of_statements(app: TestApp) {
+    let alice = app.api_user("alice").await;
+    let statements = |path: &'static str| {
+        let app = &app;
+        let alice = alice.clone();
+        async move {
+            let before = app.state.queries.get();
+            let (s, body) = app.api(Method::GET, path, Some(&alice), None).await;
+            assert_eq!(s, 200, "{path}: {body}");
+            app.state.queries.get() - before
+        }
+    };
+    let mut seen = Vec::new();
+    for round in 0..2 {
+        let n = if round == 0 { 1 } else { 3 };
+        for i in 0..n {
+            let (s, ds) = app
+                .upload(
+                    &alice,
+                    &format!("set-{round}-{i}"),
+                    labeled_csv().into_bytes(),
+                )
+                .await;
+            assert_eq!(s, 201, "{ds}");
+            app.start_job(&alice, json!({"kind": "analyze", "dataset": ds["id"]}))
+                .await;
+        }
+        seen.push([
+            statements("/api/sentiment/datasets").await,
+            statements("/api/sentiment/jobs").await,
+            statements("/api/sentiment/models").await,
+        ]);
+    }
+    assert_eq!(seen[0], seen[1], "datasets, jobs, models: 1 item and 4");
+    // The caller, then the count and the page (sea-orm builds these two); the models: the caller's own.
+    assert_eq!(seen[1], [3, 3, 2]);
 }
