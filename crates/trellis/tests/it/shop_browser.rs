@@ -115,6 +115,11 @@ async fn a_customer_buys_with_a_voucher_and_sees_the_order_shipped_by_a_manager(
     click(c, "[data-testid=add-to-cart] input[name=variant]").await;
     fill(c, "#id_quantity", "2").await;
     click(c, "[data-testid=add-to-cart] button[type=submit]").await;
+    // The answer to the form first: leaving before it arrives could cancel the add.
+    c.wait()
+        .for_element(Locator::XPath("//*[contains(., 'Added to your cart.')]"))
+        .await
+        .expect("the add is confirmed");
     c.goto(&app.url("/shop/cart")).await.unwrap();
     assert_eq!(text(c, "[data-testid=cart-total]").await, "$24.00");
     fill(c, "#id_voucher", "WELCOME10").await;
