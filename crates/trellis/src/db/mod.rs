@@ -382,16 +382,9 @@ pub async fn paged<T: FromQueryResult>(
     page_values.push(offset.into());
     let tail = format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2);
     let Some(rest) = rows_sql.strip_prefix("SELECT ") else {
-        // A statement that opens otherwise (`WITH …`) has no select list to extend: two statements.
-        let total = count(db, count_sql, values).await?;
-        let rows = T::find_by_statement(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            format!("{rows_sql}{tail}"),
-            page_values,
-        ))
-        .all(db)
-        .await?;
-        return Ok((rows, total));
+        return Err(DbErr::Custom(format!(
+            "a paged list's statement must open with its select list: {rows_sql}"
+        )));
     };
     let found = db
         .query_all_raw(Statement::from_sql_and_values(
