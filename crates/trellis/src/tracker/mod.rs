@@ -206,22 +206,14 @@ pub async fn overall_tallies(
     mut progress: HashMap<i64, HashMap<String, ProgressRow>>,
 ) -> Result<Vec<Tally>> {
     static LISTS: crate::blocking::Lane = crate::blocking::Lane::per_core();
-    let work: Vec<(i64, String, HashMap<String, ProgressRow>)> = rows
+    let work: Vec<(StoredRoadmap, HashMap<String, ProgressRow>)> = rows
         .iter()
-        .map(|r| {
-            let p = progress.remove(&r.id).unwrap_or_default();
-            (r.id, r.document.clone(), p)
-        })
+        .map(|r| (r.clone(), progress.remove(&r.id).unwrap_or_default()))
         .collect();
     LISTS
         .run(move || {
-            work.into_iter()
-                .map(|(id, document, progress)| {
-                    let roadmap: Roadmap = serde_json::from_str(&document).map_err(|e| {
-                        AppError::Internal(anyhow::anyhow!("stored roadmap {id}: {e}"))
-                    })?;
-                    Ok(tallies(&roadmap, &progress).0)
-                })
+            work.iter()
+                .map(|(r, progress)| Ok(tallies(&r.roadmap()?, progress).0))
                 .collect()
         })
         .await
