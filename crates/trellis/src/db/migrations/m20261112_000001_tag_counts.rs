@@ -60,32 +60,26 @@ fn sqlite_triggers() -> Vec<String> {
     let published = |post: &str| {
         format!("EXISTS (SELECT 1 FROM blog_posts WHERE id = {post} AND status = 'published')")
     };
-    vec![
-        format!(
-            "CREATE TRIGGER blog_post_tags_count_insert AFTER INSERT ON blog_post_tags WHEN {} \
-             BEGIN {}; END",
-            published("NEW.post_id"),
-            bump("NEW.tag_id", "NEW.post_id", "1")
-        ),
-        // A link removed with its post (the cascade) finds the post gone: counted by the post's trigger.
-        format!(
-            "CREATE TRIGGER blog_post_tags_count_delete AFTER DELETE ON blog_post_tags WHEN {} \
-             BEGIN {}; END",
-            published("OLD.post_id"),
-            bump("OLD.tag_id", "OLD.post_id", "-1")
-        ),
-        format!(
-            "CREATE TRIGGER blog_post_tags_count_update_old AFTER UPDATE ON blog_post_tags WHEN {} \
-             BEGIN {}; END",
-            published("OLD.post_id"),
-            bump("OLD.tag_id", "OLD.post_id", "-1")
-        ),
-        format!(
-            "CREATE TRIGGER blog_post_tags_count_update_new AFTER UPDATE ON blog_post_tags WHEN {} \
-             BEGIN {}; END",
-            published("NEW.post_id"),
-            bump("NEW.tag_id", "NEW.post_id", "1")
-        ),
+    // A link counts where its post is published: one more when it appears, one less when it goes. A
+    // link removed with its post (the cascade) finds the post gone: counted by the post's trigger.
+    let links = [
+        ("insert", "INSERT", "NEW", "1"),
+        ("delete", "DELETE", "OLD", "-1"),
+        ("update_old", "UPDATE", "OLD", "-1"),
+        ("update_new", "UPDATE", "NEW", "1"),
+    ];
+    let mut triggers: Vec<String> = links
+        .iter()
+        .map(|(name, event, row, delta)| {
+            format!(
+                "CREATE TRIGGER blog_post_tags_count_{name} AFTER {event} ON blog_post_tags WHEN {} \
+                 BEGIN {}; END",
+                published(&format!("{row}.post_id")),
+                bump(&format!("{row}.tag_id"), &format!("{row}.post_id"), delta)
+            )
+        })
+        .collect();
+    triggers.extend([
         "CREATE TRIGGER blog_posts_tag_count_delete BEFORE DELETE ON blog_posts \
          WHEN OLD.status = 'published' \
          BEGIN UPDATE blog_tag_counts SET published = published - 1 \
@@ -98,7 +92,8 @@ fn sqlite_triggers() -> Vec<String> {
            FROM blog_post_tags WHERE post_id = NEW.id \
            ON CONFLICT (tag_id, shard) DO UPDATE SET published = published + excluded.published; END"
             .into(),
-    ]
+    ]);
+    triggers
 }
 
 const POSTGRES_TRIGGERS: &[&str] = &[
