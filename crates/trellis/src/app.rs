@@ -146,7 +146,7 @@ pub async fn build_state(
         registry.nav(),
     )?;
     let mailer = Mailer::from_settings(&settings)?;
-    let storage = Storage::local(settings.media_dir());
+    let storage = Storage::from_settings(&settings)?;
     let redis = match &settings.redis_url {
         Some(url) => Some(crate::shared_redis::SharedRedis::connect(url.expose()).await?),
         None => None,

@@ -157,6 +157,14 @@ pub struct Settings {
     pub shop_order_ttl_secs: u64,
     /// The key payment webhooks are signed with (HMAC-SHA256); derived from the secret key when unset.
     pub shop_webhook_secret: Option<Secret>,
+    /// `s3://bucket/prefix` keeps uploads in an S3-compatible store; unset keeps them in `<data_dir>/media`.
+    pub storage_url: Option<String>,
+    /// The S3 API's address for stores other than AWS, e.g. `http://seaweedfs:8333`.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    /// Unset: taken from `AWS_ACCESS_KEY_ID` (and the secret from `AWS_SECRET_ACCESS_KEY`).
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
     /// `auto` (Redis when `redis_url` is set, in-process otherwise), `memory`, `redis` or `off`.
     pub cache: String,
     /// Largest size of the in-process cache, in bytes.
@@ -218,6 +226,11 @@ impl Default for Settings {
             quota_api_tokens: 50,
             shop_order_ttl_secs: 30 * 60,
             shop_webhook_secret: None,
+            storage_url: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
             cache: "auto".into(),
             cache_max_bytes: 64 * 1024 * 1024,
             cache_ttl_secs: 300,
@@ -365,6 +378,19 @@ impl Settings {
             if parsed.path() != "/" || parsed.query().is_some() {
                 bail!(
                     "setting TRELLIS_CORS_ORIGINS: `{origin}` must be an origin like https://app.example.com"
+                );
+            }
+        }
+        if let Some(storage) = &self.storage_url {
+            crate::storage::S3Location::parse(storage)
+                .map_err(|e| anyhow::anyhow!("setting TRELLIS_STORAGE_URL: {e}"))?;
+        }
+        if let Some(endpoint) = &self.s3_endpoint {
+            let parsed = url::Url::parse(endpoint)
+                .map_err(|e| anyhow::anyhow!("setting TRELLIS_S3_ENDPOINT: `{endpoint}`: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                bail!(
+                    "setting TRELLIS_S3_ENDPOINT: `{endpoint}` must be an http:// or https:// address"
                 );
             }
         }

@@ -130,11 +130,9 @@ pub async fn store_avatar(
     (full, thumb): (Vec<u8>, Vec<u8>),
 ) -> Result<String, crate::error::AppError> {
     let key = format!("avatars/{}.png", uuid::Uuid::new_v4().simple());
-    storage.put(&key, &full).await?;
-    if let Err(e) = storage.put(&thumb_key(&key), &thumb).await {
-        let _ = storage.delete(&key).await;
-        return Err(e.into());
-    }
+    storage
+        .put_pair((&key, &full), (&thumb_key(&key), &thumb))
+        .await?;
     Ok(key)
 }
 

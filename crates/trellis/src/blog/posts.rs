@@ -80,11 +80,9 @@ pub async fn process_cover(
 /// Stores a processed cover and its thumbnail under a new name; nothing is left behind on failure.
 pub async fn store_cover(storage: &Storage, pair: (Vec<u8>, Vec<u8>)) -> Result<String> {
     let key = format!("covers/{}.jpg", uuid::Uuid::new_v4().simple());
-    storage.put(&key, &pair.0).await?;
-    if let Err(e) = storage.put(&cover_thumb_key(&key), &pair.1).await {
-        let _ = storage.delete(&key).await;
-        return Err(e.into());
-    }
+    storage
+        .put_pair((&key, &pair.0), (&cover_thumb_key(&key), &pair.1))
+        .await?;
     Ok(key)
 }
 

@@ -30,6 +30,13 @@ pub async fn run(settings: Settings, _args: Args) -> anyhow::Result<ExitCode> {
             println!("FAIL  {e:#}");
         }
     }
+    match check_storage(&settings).await {
+        Ok(location) => println!("ok    uploads stored in {location}"),
+        Err(e) => {
+            ok = false;
+            println!("FAIL  uploads: {e:#}");
+        }
+    }
     if settings.is_production() && settings.base_url.is_none() {
         println!(
             "warn  TRELLIS_BASE_URL is not set: links in emails will point at {}",
@@ -41,4 +48,19 @@ pub async fn run(settings: Settings, _args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Writes, reads back and deletes a small object, so credentials, bucket and permissions are all exercised.
+async fn check_storage(settings: &Settings) -> anyhow::Result<String> {
+    let storage = crate::storage::Storage::from_settings(settings)?;
+    let key = format!("trellis-check/{}.txt", uuid::Uuid::new_v4());
+    storage.put(&key, b"trellis check").await?;
+    let read = storage.get(&key).await?;
+    storage.delete(&key).await?;
+    anyhow::ensure!(
+        read.as_deref() == Some(b"trellis check".as_slice()),
+        "a file written to {} read back differently",
+        storage.location()
+    );
+    Ok(storage.location().to_string())
 }

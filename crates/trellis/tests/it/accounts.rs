@@ -504,7 +504,7 @@ async fn text_file_renamed_png_is_rejected_as_avatar_and_nothing_is_stored(app: 
     assert!(user.avatar.is_none());
     assert_eq!(user.display_name, "", "nothing half-saved");
     assert!(
-        app.state.storage.list("avatars").is_empty(),
+        app.state.storage.list("avatars").await.unwrap().is_empty(),
         "no file stored"
     );
 }

@@ -1034,7 +1034,7 @@ async fn a_cover_uploaded_through_the_admin_is_checked_like_the_blogs(app: TestA
     assert_eq!(resp.status(), 422);
     assert!(resp.text().await.unwrap().contains("err_cover"));
     assert!(
-        app.state.storage.list("covers").is_empty(),
+        app.state.storage.list("covers").await.unwrap().is_empty(),
         "nothing stored"
     );
 
@@ -1047,7 +1047,7 @@ async fn a_cover_uploaded_through_the_admin_is_checked_like_the_blogs(app: TestA
         )
         .await;
     assert_eq!(resp.status(), 303);
-    let covers = app.state.storage.list("covers");
+    let covers = app.state.storage.list("covers").await.unwrap();
     assert_eq!(covers.len(), 2, "the cover and its thumbnail: {covers:?}");
     let html = root.get_text(&change).await;
     let thumb = covers.iter().find(|k| k.contains(".thumb.")).unwrap();

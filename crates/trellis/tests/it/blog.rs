@@ -622,7 +622,7 @@ async fn a_non_image_cover_is_rejected_and_nothing_changes(app: TestApp) {
             .is_none(),
         "nothing created"
     );
-    assert!(app.state.storage.list("covers").is_empty());
+    assert!(app.state.storage.list("covers").await.unwrap().is_empty());
     // Editing: the post stays exactly as it was.
     let slug = write(&author, "Unchanged", "original body", "published", "").await;
     let resp = author
@@ -657,7 +657,7 @@ async fn a_non_image_cover_is_rejected_and_nothing_changes(app: TestApp) {
         ("Unchanged", "original body")
     );
     assert!(p.cover.is_none());
-    assert!(app.state.storage.list("covers").is_empty());
+    assert!(app.state.storage.list("covers").await.unwrap().is_empty());
 }
 
 async fn a_cover_is_resized_and_served_with_cache_headers(app: TestApp) {
@@ -727,7 +727,7 @@ async fn a_cover_is_resized_and_served_with_cache_headers(app: TestApp) {
     assert_eq!(resp.status(), 303);
     assert_eq!(app.get(&format!("/media/{key}")).await.status(), 404);
     assert_eq!(
-        app.state.storage.list("covers").len(),
+        app.state.storage.list("covers").await.unwrap().len(),
         2,
         "one cover and its thumbnail"
     );

@@ -16,6 +16,7 @@ mod durability;
 mod fixtures;
 mod hostile;
 mod markdown;
+mod object_storage;
 mod records;
 mod sentiment;
 mod sentiment_jobs;

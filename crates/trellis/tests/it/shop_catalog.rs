@@ -830,7 +830,7 @@ async fn photos_are_accepted_and_anything_else_refused_with_nothing_stored(app: 
         "{}",
         resp.status()
     );
-    assert!(app.state.storage.list("shop").is_empty());
+    assert!(app.state.storage.list("shop").await.unwrap().is_empty());
     let resp = upload(png_bytes(40, 30), "photo.png").send().await.unwrap();
     assert_eq!(resp.status(), 201);
     let img: Value = resp.json().await.unwrap();
@@ -841,7 +841,7 @@ async fn photos_are_accepted_and_anything_else_refused_with_nothing_stored(app: 
             .unwrap()
             .ends_with(".thumb.jpg")
     );
-    assert_eq!(app.state.storage.list("shop").len(), 2);
+    assert_eq!(app.state.storage.list("shop").await.unwrap().len(), 2);
     let (_, p) = app
         .api(Method::GET, "/api/shop/products/lamp", None, None)
         .await;

@@ -133,7 +133,7 @@ async fn an_avatar_over_the_pixel_limit_is_refused_and_nothing_is_stored(app: Te
         .unwrap();
     assert!(user.avatar.is_none());
     assert_eq!(user.display_name, "", "nothing half-saved");
-    assert!(app.state.storage.list("avatars").is_empty());
+    assert!(app.state.storage.list("avatars").await.unwrap().is_empty());
 }
 
 async fn a_cover_over_the_pixel_limit_is_refused_and_nothing_is_stored(app: TestApp) {
@@ -152,7 +152,7 @@ async fn a_cover_over_the_pixel_limit_is_refused_and_nothing_is_stored(app: Test
             .unwrap()
             .is_none()
     );
-    assert!(app.state.storage.list("covers").is_empty());
+    assert!(app.state.storage.list("covers").await.unwrap().is_empty());
 }
 
 /// A body sent in chunks has no length to refuse up front: the limit is met while the form is read,

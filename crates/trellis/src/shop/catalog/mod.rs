@@ -1217,11 +1217,10 @@ pub async fn store_image(
         Err(images::Rejected(m)) => return Ok(Err(m)),
     };
     let key = format!("shop/{}.jpg", uuid::Uuid::new_v4().simple());
-    state.storage.put(&key, &full).await?;
-    if let Err(e) = state.storage.put(&thumb_key(&key), &thumb).await {
-        let _ = state.storage.delete(&key).await;
-        return Err(e.into());
-    }
+    state
+        .storage
+        .put_pair((&key, &full), (&thumb_key(&key), &thumb))
+        .await?;
     Ok(Ok(key))
 }
 
