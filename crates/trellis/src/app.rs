@@ -147,6 +147,7 @@ pub async fn build_state(
     )?;
     let mailer = Mailer::from_settings(&settings)?;
     let storage = Storage::from_settings(&settings)?;
+    crate::http::metrics::handle();
     let redis = match &settings.redis_url {
         Some(url) => Some(crate::shared_redis::SharedRedis::connect(url.expose()).await?),
         None => None,
@@ -214,6 +215,7 @@ pub fn router(state: AppState, session_store: Store) -> Router {
                 path = %req.uri().path(),
                 request_id = %request_id,
                 user_id = tracing::field::Empty,
+                route = tracing::field::Empty,
             )
         })
         .on_response(DefaultOnResponse::new().level(Level::INFO));
@@ -232,6 +234,8 @@ pub fn router(state: AppState, session_store: Store) -> Router {
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
+                // Inside the trace layer, so it can put the route on the request's log line.
+                .layer(axum::middleware::from_fn(crate::http::metrics::track))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::new())
                 .layer(DefaultBodyLimit::max(settings.max_body_bytes))

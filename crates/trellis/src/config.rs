@@ -157,6 +157,10 @@ pub struct Settings {
     pub shop_order_ttl_secs: u64,
     /// The key payment webhooks are signed with (HMAC-SHA256); derived from the secret key when unset.
     pub shop_webhook_secret: Option<Secret>,
+    /// Who may read `/metrics`: `auto` (open in development; in production only with the token), `on`, `off`.
+    pub metrics: String,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
     /// `s3://bucket/prefix` keeps uploads in an S3-compatible store; unset keeps them in `<data_dir>/media`.
     pub storage_url: Option<String>,
     /// The S3 API's address for stores other than AWS, e.g. `http://seaweedfs:8333`.
@@ -226,6 +230,8 @@ impl Default for Settings {
             quota_api_tokens: 50,
             shop_order_ttl_secs: 30 * 60,
             shop_webhook_secret: None,
+            metrics: "auto".into(),
+            metrics_token: None,
             storage_url: None,
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
@@ -380,6 +386,12 @@ impl Settings {
                     "setting TRELLIS_CORS_ORIGINS: `{origin}` must be an origin like https://app.example.com"
                 );
             }
+        }
+        if !matches!(self.metrics.as_str(), "auto" | "on" | "off") {
+            bail!(
+                "setting TRELLIS_METRICS: `{}` must be `auto`, `on` or `off`",
+                self.metrics
+            );
         }
         if let Some(storage) = &self.storage_url {
             crate::storage::S3Location::parse(storage)

@@ -448,6 +448,7 @@ async fn run_one(state: &AppState, worker: &str, job: Claimed, shutdown: watch::
     let kind = job.kind.clone();
     let attempts = job.attempts;
     let max_attempts = job.max_attempts;
+    let started = std::time::Instant::now();
     let outcome = match state.registry.job_handler(&kind) {
         None => Err(JobError::Failed(format!("unknown job kind `{kind}`"))),
         Some(h) => {
@@ -466,6 +467,14 @@ async fn run_one(state: &AppState, worker: &str, job: Claimed, shutdown: watch::
         }
     };
     heartbeat.abort();
+    let label = match &outcome {
+        Ok(_) => "succeeded",
+        Err(JobError::Interrupted(Interrupt::Cancelled)) => "cancelled",
+        Err(JobError::Interrupted(_)) => "interrupted",
+        Err(JobError::Failed(_)) => "failed",
+        Err(JobError::Internal(_)) => "error",
+    };
+    crate::http::metrics::record_job(&kind, label, started.elapsed());
     let now = Utc::now();
     let (sql, values): (&str, Vec<sea_orm::Value>) = match &outcome {
         Ok(result) => {

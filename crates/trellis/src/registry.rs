@@ -89,6 +89,14 @@ impl Registry {
         self.apps.iter().find(|a| a.label == label)
     }
 
+    /// Every job kind the installed apps define.
+    pub fn job_kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.apps
+            .iter()
+            .flat_map(|a| a.jobs.iter())
+            .map(|(k, _)| *k)
+    }
+
     /// The kind → handler table of every app's jobs.
     pub fn job_handler(&self, kind: &str) -> Option<Handler> {
         self.apps

@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/ping", get(ping))
         .route("/readyz", get(readyz))
         .route("/media/{*key}", get(media))
+        .route("/metrics", get(crate::http::metrics::serve))
 }
 
 /// The home page: a card per installed app (the `nav` every template sees).

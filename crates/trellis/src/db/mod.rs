@@ -92,6 +92,15 @@ impl Db {
         self.sqlite
     }
 
+    /// The pools by role: SQLite's readers and its one writer, or PostgreSQL's single pool.
+    pub fn pools(&self) -> Vec<(&'static str, &DatabaseConnection)> {
+        if self.sqlite {
+            vec![("read", &self.read), ("write", &self.write)]
+        } else {
+            vec![("main", &self.write)]
+        }
+    }
+
     /// A write transaction: `BEGIN IMMEDIATE` on SQLite, a plain `BEGIN` on PostgreSQL.
     pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
         if self.sqlite {
@@ -237,6 +246,7 @@ async fn open(
     db.set_metric_callback(move |info| {
         c.record(&info.statement.sql);
         crate::http::debug_toolbar::record_statement(&info.statement.sql, info.elapsed);
+        crate::http::metrics::record_statement();
         tracing::trace!(target: "trellis::sql", elapsed_us = info.elapsed.as_micros() as u64, failed = info.failed, sql = %info.statement.sql);
     });
     Ok(db)

@@ -37,6 +37,11 @@ pub async fn load_user(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // The scraper's bearer token is the metrics token, not a user's credential (the handler checks it).
+    if req.uri().path() == "/metrics" {
+        req.extensions_mut().insert(CurrentUser(None));
+        return next.run(req).await;
+    }
     // A request that brings a credential is judged by it alone; its session (if any) is ignored, so a
     // cookie can never lend authority to a request that names another identity.
     let user = match super::api::credential(req.headers()) {

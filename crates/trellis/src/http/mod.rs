@@ -9,6 +9,7 @@ pub mod debug_toolbar;
 pub mod etag;
 pub mod forms;
 pub mod jwt;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod server;

@@ -251,8 +251,11 @@ pub async fn resolve(state: &AppState, owner: Option<i64>, name: Option<&str>) -
 /// Runs a model off the async runtime.
 pub async fn predict(model: Arc<dyn Model>, texts: Vec<String>) -> Result<Vec<Prediction>> {
     tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        model.predict_batch(&refs)
+        let out = model.predict_batch(&refs);
+        crate::http::metrics::record_prediction(refs.len(), started.elapsed());
+        out
     })
     .await
     .map_err(|e| AppError::Internal(e.into()))

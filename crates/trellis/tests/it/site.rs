@@ -8,6 +8,106 @@ db_tests! {
     api_errors_are_json;
     static_assets_have_hashed_names_and_long_cache;
     production_adds_hsts_and_secure_cookies ["env" = "production", "secret_key" = "0123456789abcdef0123456789abcdef-test"];
+    metrics_count_requests_by_route_template;
+    metrics_in_production_need_the_token ["env" = "production", "secret_key" = "0123456789abcdef0123456789abcdef-test", "metrics_token" = "scrape-token-0123456789"];
+    metrics_are_hidden_in_production_without_a_token ["env" = "production", "secret_key" = "0123456789abcdef0123456789abcdef-test"];
+    metrics_can_be_switched_off ["metrics" = "off"];
+}
+
+/// The value of the first sample of `name` whose labels include every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn metrics_count_requests_by_route_template(app: TestApp) {
+    for _ in 0..2 {
+        assert_eq!(app.get("/api/articles").await.status(), 200);
+    }
+    assert_eq!(app.get("/api/articles/no-such-post").await.status(), 404);
+    let resp = app.get("/metrics").await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = resp.text().await.unwrap();
+    let ok = sample(
+        &text,
+        "trellis_http_requests_total",
+        &[
+            "route=\"/api/articles\"",
+            "status=\"2xx\"",
+            "method=\"GET\"",
+        ],
+    );
+    assert!(ok.is_some_and(|n| n >= 2.0), "{text}");
+    assert!(
+        sample(
+            &text,
+            "trellis_http_requests_total",
+            &["route=\"/api/articles/{slug}\"", "status=\"4xx\""],
+        )
+        .is_some_and(|n| n >= 1.0),
+        "a path is counted under its template"
+    );
+    assert!(!text.contains("no-such-post"), "no raw paths in labels");
+    for series in [
+        "trellis_http_request_duration_seconds_bucket{",
+        "trellis_db_statements_per_request_bucket{",
+        "trellis_db_pool_connections{",
+        "trellis_cache_lookups_total{",
+        "trellis_jobs{",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+    // The list ran statements (the first, uncached one at least), and they were counted against its route.
+    let statements = sample(
+        &text,
+        "trellis_db_statements_per_request_sum",
+        &["route=\"/api/articles\""],
+    );
+    assert!(statements.is_some_and(|n| n >= 1.0), "{text}");
+}
+
+async fn metrics_in_production_need_the_token(app: TestApp) {
+    assert_eq!(app.get("/metrics").await.status(), 401);
+    let wrong = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-token-wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    assert!(
+        right
+            .text()
+            .await
+            .unwrap()
+            .contains("trellis_http_requests_total")
+    );
+}
+
+async fn metrics_are_hidden_in_production_without_a_token(app: TestApp) {
+    assert_eq!(app.get("/metrics").await.status(), 404);
+}
+
+async fn metrics_can_be_switched_off(app: TestApp) {
+    assert_eq!(app.get("/metrics").await.status(), 404);
 }
 
 async fn home_page_leads_to_every_app(app: TestApp) {
