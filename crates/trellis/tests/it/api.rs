@@ -1234,6 +1234,80 @@ async fn throttles_hold_across_instances_with_redis() {
     );
 }
 
+/// Login and password-reset limits are counted in Redis too, so N instances do not allow N times the
+/// setting: guesses at one account, each from a new address and alternating instances, are refused once
+/// the account's limit is reached, on whichever instance the next one lands.
+#[tokio::test]
+async fn login_and_reset_throttles_hold_across_instances_with_redis() {
+    let Some(redis_url) =
+        crate::helpers::service("TEST_REDIS_URL", "the shared login-throttle test")
+    else {
+        return;
+    };
+    let settings = [
+        ("redis_url", redis_url.as_str()),
+        ("throttle_login", "3/hour"),
+        ("throttle_password_reset", "2/hour"),
+        ("trust_proxy", "true"),
+    ];
+    let app = TestApp::spawn(Backend::Sqlite, None, &settings).await;
+    let other = app.sibling(&[]).await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let fresh_ip = || {
+        format!(
+            "10.{}.{}.{}",
+            rand::random::<u8>(),
+            rand::random::<u8>(),
+            rand::random::<u8>()
+        )
+    };
+    let email = format!("target{}@example.com", &tag[..10]);
+    let mut statuses = Vec::new();
+    for target in [&app, &other, &app, &other] {
+        let status = target
+            .client
+            .post(target.url("/api/users/login"))
+            .header("x-forwarded-for", fresh_ip())
+            .json(&json!({"user": {"email": email, "password": "wrong-password-1"}}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        vec![401, 401, 401, 429],
+        "three guesses at one account in all, whichever instance takes them"
+    );
+
+    let reset_email = format!("reset{}@example.com", &tag[..10]);
+    let mut statuses = Vec::new();
+    for target in [&app, &other, &app] {
+        let token = target.csrf_token("/accounts/password/reset/").await;
+        let status = target
+            .client
+            .post(target.url("/accounts/password/reset/"))
+            .header("x-forwarded-for", fresh_ip())
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("email", reset_email.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        vec![303, 303, 429],
+        "two reset requests per address, across both"
+    );
+}
+
 /// The unfiltered total comes from counts the database keeps with triggers: it must match a real count
 /// after concurrent publishing, deletes through the API and changes made by hand in SQL.
 async fn the_article_count_is_kept_exact_by_every_kind_of_write(app: TestApp) {
