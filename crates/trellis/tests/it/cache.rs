@@ -570,3 +570,62 @@ async fn a_redis_outage_gives_correct_uncached_answers() {
     }
     assert!(resumed, "caching resumed after Redis came back");
 }
+
+/// Managed Redis services speak TLS (`rediss://`); Heroku's and other self-signed ones need `#insecure`.
+/// Sessions, the cache and throttles all work through such a connection, across two instances.
+#[tokio::test]
+async fn a_tls_redis_carries_sessions_and_the_cache() {
+    let Some(url) = crate::helpers::service("TEST_REDIS_TLS_URL", "the TLS Redis test") else {
+        return;
+    };
+    assert!(
+        url.starts_with("rediss://"),
+        "TEST_REDIS_TLS_URL is a rediss:// URL"
+    );
+    let settings = [
+        ("redis_url", url.as_str()),
+        ("cache", "redis"),
+        ("password_validators", "length"),
+    ];
+    let one = TestApp::spawn(Backend::Sqlite, None, &settings).await;
+    let two = one.sibling(&[]).await;
+    one.signed_up("tls").await;
+    let cookie = one.session_cookie().expect("a session");
+    // The session lives in the TLS Redis, so the other instance knows it.
+    let html = two
+        .client
+        .get(two.url("/accounts/profile/"))
+        .header("cookie", format!("trellis_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("tls"),
+        "signed in on the second instance: {html}"
+    );
+    // The cache too: a list cached by one instance is answered from Redis by the other.
+    let (status, how, _) = anon(&one, "/api/tags").await;
+    assert_eq!((status, how.as_str()), (200, "MISS"));
+    let (status, how, _) = anon(&two, "/api/tags").await;
+    assert_eq!((status, how.as_str()), (200, "HIT"));
+
+    // Without `#insecure` the certificate is verified, and a self-signed one stops the start.
+    if let Some(verified) = url.strip_suffix("#insecure") {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().display().to_string();
+        let settings = trellis::Settings::from_pairs(&[
+            ("bind", "127.0.0.1:0"),
+            ("data_dir", data.as_str()),
+            ("redis_url", verified),
+            ("log_level", "warn"),
+        ])
+        .unwrap();
+        let built =
+            trellis::Application::build(settings, trellis::StartOptions { migrate: true }).await;
+        let err = built.err().expect("an unverifiable certificate is refused");
+        assert!(format!("{err:#}").contains("Redis"), "{err:#}");
+    }
+}
