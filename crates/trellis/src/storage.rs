@@ -215,6 +215,19 @@ impl Storage {
         format!("/media/{key}")
     }
 
+    /// Every stored key, sorted (for backups).
+    pub async fn list_all(&self) -> anyhow::Result<Vec<String>> {
+        let mut keys: Vec<String> = self
+            .store
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .with_context(|| format!("listing {}", self.location))?;
+        keys.sort();
+        Ok(keys)
+    }
+
     /// Every stored key under a prefix, sorted (for tests, checks and cleanup tools).
     pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
         let Some(dir) = valid_key(prefix) else {

@@ -20,18 +20,8 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
         c.arg(path);
         c
     } else {
-        let mut c = std::process::Command::new("psql");
-        // The password goes by environment, not argv, where other local users could read it in `ps`.
-        let mut parsed = url::Url::parse(&url).context("TRELLIS_DATABASE_URL is not a URL")?;
-        if let Some(pw) = parsed.password() {
-            let decoded = url::form_urlencoded::parse(format!("p={pw}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            c.env("PGPASSWORD", decoded);
-            let _ = parsed.set_password(None);
-        }
-        c.arg(parsed.as_str());
+        let (mut c, conninfo) = libpq_command("psql", &url)?;
+        c.arg(conninfo);
         c
     };
     cmd.args(&args.extra);
@@ -42,4 +32,23 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(
         status.code().unwrap_or(1).clamp(0, 255) as u8
     ))
+}
+
+/// A PostgreSQL client program (psql, pg_dump, pg_restore) and the connection string to give it. The
+/// password goes by environment, not argv, where other local users could read it in `ps`.
+pub(super) fn libpq_command(
+    program: &str,
+    url: &str,
+) -> anyhow::Result<(std::process::Command, String)> {
+    let mut c = std::process::Command::new(program);
+    let mut parsed = url::Url::parse(url).context("TRELLIS_DATABASE_URL is not a URL")?;
+    if let Some(pw) = parsed.password() {
+        let decoded = url::form_urlencoded::parse(format!("p={pw}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        c.env("PGPASSWORD", decoded);
+        let _ = parsed.set_password(None);
+    }
+    Ok((c, parsed.to_string()))
 }

@@ -1,5 +1,6 @@
 //! The management commands (Django's `manage.py`). One file per command.
 
+mod backup;
 mod bench;
 mod check;
 mod dbshell;
@@ -61,6 +62,10 @@ pub enum Command {
     Worker(worker::Args),
     /// List, show, create, change and delete rows of any registered model.
     Models(models::Args),
+    /// Copy the database and every upload into a new directory (online: the server may keep running).
+    Backup(backup::BackupArgs),
+    /// Put a backup made by `trellis backup` back: database and uploads. Stop the servers first.
+    Restore(backup::RestoreArgs),
     /// Print every registered model's rows as a JSON fixture.
     Dumpdata(fixtures::DumpArgs),
     /// Load JSON fixtures in one transaction, replacing rows with the same keys.
@@ -81,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Shop(_)
             | Command::Models(_)
             | Command::Loaddata(_)
+            | Command::Restore(_)
     );
     let shared = settings.clone();
     let outcome = match cli.command {
@@ -98,6 +104,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Shop(args) => shop::run(settings, args).await,
         Command::Worker(args) => worker::run(settings, args).await,
         Command::Models(args) => models::run(settings, args).await,
+        Command::Backup(args) => backup::backup(settings, args).await,
+        Command::Restore(args) => backup::restore(settings, args).await,
         Command::Dumpdata(args) => fixtures::dump(settings, args).await,
         Command::Loaddata(args) => fixtures::load(settings, args).await,
     };

@@ -47,6 +47,149 @@ fn run_in(app: &TestApp, args: &[&str], extra: &[(&str, &str)]) -> Output {
 db_tests! {
     management_commands_create_users_and_manage_groups;
     check_reports_the_database_and_migrations;
+    backup_and_restore_bring_back_the_database_and_the_uploads ["password_validators" = "length", "blog_open_authoring" = "true"];
+}
+
+/// A fresh place to restore into: a new data directory, and a new database on the same server for
+/// PostgreSQL (dropped by the caller through the returned admin URL and name).
+async fn restore_target(
+    app: &TestApp,
+    dir: &std::path::Path,
+) -> (String, Option<(String, String)>) {
+    use sea_orm::ConnectionTrait;
+    match app.backend {
+        crate::helpers::Backend::Sqlite => (
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.join("restored.sqlite3").display()
+            ),
+            None,
+        ),
+        crate::helpers::Backend::Postgres => {
+            let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+            let name = format!("trellis_restore_{}", uuid::Uuid::new_v4().simple());
+            let conn = sea_orm::Database::connect(&admin).await.unwrap();
+            conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap();
+            conn.close().await.ok();
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&name);
+            (url.to_string(), Some((admin, name)))
+        }
+    }
+}
+
+async fn backup_and_restore_bring_back_the_database_and_the_uploads(app: TestApp) {
+    use reqwest::Method;
+    let token = app.api_user("keeper").await;
+    let article = app.api_article(&token, "Worth keeping", &["saved"]).await;
+    let slug = article["slug"].as_str().unwrap().to_string();
+    // An upload, so the media half of the backup has something in it.
+    let avatar = trellis::accounts::store_avatar(
+        &app.state.storage,
+        (
+            crate::helpers::png_bytes(256, 256),
+            crate::helpers::png_bytes(64, 64),
+        ),
+    )
+    .await
+    .unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let backup = work.path().join("backup");
+    let out = run_in(&app, &["backup", backup.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("2 uploaded files"), "{}", text(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["media_files"], 2);
+    assert!(backup.join("media").join(&avatar).is_file());
+    // A backup never overwrites an earlier one.
+    let again = run_in(&app, &["backup", backup.to_str().unwrap()], &[]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("is not empty"), "{}", text(&again));
+
+    // Into a new database and data directory, as on a new machine.
+    let restored_dir = work.path().join("restored-data");
+    let (url, pg) = restore_target(&app, work.path()).await;
+    let dir = restored_dir.display().to_string();
+    let target = [
+        ("TRELLIS_DATABASE_URL", url.as_str()),
+        ("TRELLIS_DATA_DIR", dir.as_str()),
+    ];
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", backup.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        trellis(&target).args(&args).output().expect("run trellis")
+    };
+    let out = restore(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("2 uploaded files"), "{}", text(&out));
+    // Now the target holds data: a second restore must be asked for explicitly.
+    let out = restore(&[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--replace"), "{}", text(&out));
+    let out = restore(&["--replace"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let back = TestApp::spawn(
+        app.backend,
+        Some(url.clone()),
+        &[("data_dir", dir.as_str())],
+    )
+    .await;
+    let (status, body) = back
+        .api(Method::GET, &format!("/api/articles/{slug}"), None, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["article"]["tagList"], serde_json::json!(["saved"]));
+    let (status, body) = back
+        .api(
+            Method::POST,
+            "/api/users/login",
+            None,
+            Some(serde_json::json!({"user": {"email": "keeper@example.com", "password": crate::helpers::TEST_PASSWORD}})),
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "the account and its password came back: {body}"
+    );
+    let resp = back.get(&format!("/media/{avatar}")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.bytes().await.unwrap().as_ref(),
+        crate::helpers::png_bytes(256, 256).as_slice()
+    );
+    drop(back);
+
+    // A backup of one kind of database does not restore onto the other.
+    let other = if pg.is_some() {
+        format!(
+            "sqlite://{}?mode=rwc",
+            work.path().join("x.sqlite3").display()
+        )
+    } else {
+        "postgres://postgres@127.0.0.1:1/none".to_string()
+    };
+    let out = trellis(&[
+        ("TRELLIS_DATABASE_URL", other.as_str()),
+        ("TRELLIS_DATA_DIR", dir.as_str()),
+    ])
+    .args(["restore", backup.to_str().unwrap()])
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("dumpdata"), "{}", text(&out));
+
+    if let Some((admin, name)) = pg {
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(&admin).await.unwrap();
+        let _ = conn
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+    }
 }
 
 async fn management_commands_create_users_and_manage_groups(app: TestApp) {
