@@ -44,18 +44,20 @@ impl Mailer {
 
     /// Sends a plain-text message. Failures are returned so callers decide; addresses are never logged.
     pub async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to.parse().context("recipient address")?)
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
-            .context("building message")?;
+        let to: Mailbox = to.parse().context("recipient address")?;
+        let message = |to: Mailbox| {
+            Message::builder()
+                .from(self.from.clone())
+                .to(to)
+                .subject(subject)
+                .header(ContentType::TEXT_PLAIN)
+                .body(body.clone())
+                .context("building message")
+        };
         match &self.backend {
             Backend::Console => {
-                let text = String::from_utf8_lossy(&message.formatted()).into_owned();
                 // Development only: the whole message is the point of this backend.
-                println!("----- email -----\n{text}\n-----------------");
+                println!("{}", self.console_text(&to, subject, &body));
             }
             Backend::File(dir) => {
                 tokio::fs::create_dir_all(dir)
@@ -66,17 +68,49 @@ impl Mailer {
                     chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
                     uuid::Uuid::new_v4()
                 );
-                tokio::fs::write(dir.join(name), message.formatted())
+                tokio::fs::write(dir.join(name), message(to)?.formatted())
                     .await
                     .context("writing email file")?;
             }
             Backend::Smtp(transport) => {
                 transport
-                    .send(message)
+                    .send(message(to)?)
                     .await
                     .context("sending email by SMTP")?;
             }
         }
         Ok(())
+    }
+
+    /// The message as a person reads it, not its wire form: that wraps long lines with quoted-printable
+    /// `=` breaks, and a reset link copied from it would not open.
+    fn console_text(&self, to: &Mailbox, subject: &str, body: &str) -> String {
+        format!(
+            "----- email -----\nFrom: {}\nTo: {to}\nSubject: {subject}\n\n{body}\n-----------------",
+            self.from
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_prints_long_links_whole() {
+        let settings = Settings::default();
+        let mailer = Mailer::from_settings(&settings).unwrap();
+        let link = format!(
+            "https://trellis.example.com/accounts/reset/{}/{}/",
+            "a".repeat(40),
+            "b=c".repeat(40)
+        );
+        let text = mailer.console_text(
+            &"ada@example.com".parse().unwrap(),
+            "Reset your password",
+            &format!("Open this link:\n{link}\n"),
+        );
+        assert!(text.lines().any(|l| l == link), "{text}");
+        assert!(text.contains("Subject: Reset your password"));
     }
 }
