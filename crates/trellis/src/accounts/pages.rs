@@ -91,7 +91,7 @@ async fn register(
         &form.password1,
     );
     if form.password1 != form.password2 {
-        errors.add("password2", "the two passwords do not match");
+        errors.add("password2", "must be the same as the password above");
     }
     let created = if errors.is_empty() {
         super::register(&ctx.state, &form.username, &form.email, &form.password1).await?
@@ -243,7 +243,7 @@ async fn password_change(
         errors.add("old_password", "is not your current password");
     }
     if form.new_password1 != form.new_password2 {
-        errors.add("new_password2", "the two passwords do not match");
+        errors.add("new_password2", "must be the same as the new password above");
     }
     check_password(
         &ctx.state,
@@ -402,7 +402,7 @@ async fn password_reset_confirm(
     };
     let mut errors = FieldErrors::new();
     if form.new_password1 != form.new_password2 {
-        errors.add("new_password2", "the two passwords do not match");
+        errors.add("new_password2", "must be the same as the new password above");
     }
     check_password(
         &ctx.state,

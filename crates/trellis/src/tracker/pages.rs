@@ -104,7 +104,7 @@ async fn import(
                     c.items,
                     c.tracker_rows,
                     c.project_ideas,
-                    if roadmap.warnings.is_empty() { String::new() } else { format!(" ({} warnings)", roadmap.warnings.len()) }
+                    match roadmap.warnings.len() { 0 => String::new(), 1 => " (1 warning)".to_string(), n => format!(" ({n} warnings)") }
                 ),
             )
             .await;

@@ -130,6 +130,10 @@ async fn register_keeps_the_input_and_shows_errors_beside_fields(app: TestApp) {
         html.contains("id=\"err_password2\""),
         "mismatch beside the second password"
     );
+    assert!(
+        html.contains("Password again must be the same as the password above."),
+        "the error reads as a sentence after its label"
+    );
     assert!(!html.contains(PW), "passwords are never echoed back");
 }
 

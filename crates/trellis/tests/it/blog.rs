@@ -776,6 +776,11 @@ async fn tag_author_and_search_pages_filter_published_posts(app: TestApp) {
     );
     let found = app.get_text("/blog/search/?q=100%25").await;
     assert!(!found.contains("Ann on Rust"), "wildcards are literal");
+    assert!(
+        found.contains("No posts match “100%”."),
+        "a search without hits says so, naming the words"
+    );
+    assert!(!found.contains("No posts here yet"));
     assert!(ann.get_text("/blog/mine/").await.contains("Ann draft"));
 }
 

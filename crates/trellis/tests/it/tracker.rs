@@ -44,7 +44,7 @@ async fn the_seed_imports_through_the_page_with_its_counts(app: TestApp) {
     let resp = upload(&me, seed()).await;
     assert_eq!(resp.status(), 303);
     let page = me.get_text(&location(&resp)).await;
-    assert!(page.contains("Imported 3 phases, 10 week sections, 42 items, 22 tracker rows and 4 project ideas (1 warnings)"), "{page}");
+    assert!(page.contains("Imported 3 phases, 10 week sections, 42 items, 22 tracker rows and 4 project ideas (1 warning)"), "{page}");
     assert!(page.contains("weeks 8–10 have no section"));
     assert!(page.contains("Mac Roman"), "mojibake repair is reported");
     assert!(page.contains("Here’s a") || page.contains("Basics of Django"));
