@@ -204,10 +204,9 @@ async fn started(
     name: &str,
 ) -> Result<Response> {
     match runs::start_job(&ctx.state, owner, start).await {
-        Ok(job) => {
-            ctx.flash("success", "The job was queued.").await;
-            Ok(Redirect::to(&format!("/sentiment/jobs/{job}/")).into_response())
-        }
+        // No "queued" message: the job page shows the job's state itself, and a message would go stale
+        // as soon as the job moved on (a short job is often finished before the page first draws).
+        Ok(job) => Ok(Redirect::to(&format!("/sentiment/jobs/{job}/")).into_response()),
         Err(AppError::Validation(errors)) => {
             render_dataset(
                 &ctx,

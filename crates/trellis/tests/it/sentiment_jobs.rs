@@ -849,6 +849,10 @@ async fn the_pages_upload_analyze_and_train_without_javascript(app: TestApp) {
     let job_page = start_from_page(&carol, &page, "analyze/", ("model", "lexicon")).await;
     let html = carol.get_text(&job_page).await;
     assert!(html.contains("Download CSV"), "{html}");
+    assert!(
+        !html.contains("queued."),
+        "a finished job's page carries no stale 'queued' message: {html}"
+    );
     let resp = carol.get(&format!("{job_page}results.csv")).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().starts_with("line,text,label"));
