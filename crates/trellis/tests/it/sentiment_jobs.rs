@@ -869,6 +869,10 @@ async fn the_pages_upload_analyze_and_train_without_javascript(app: TestApp) {
     assert!(html.contains("data-testid=\"cm-positive-positive\""));
     let html = carol.get_text("/sentiment/models/").await;
     assert!(html.contains("carols"));
+    assert!(
+        html.contains("Trained on your dataset <code>Reviews</code>."),
+        "descriptions render their code spans: {html}"
+    );
     let html = carol.get_text("/sentiment/").await;
     assert!(
         html.contains("<option value=\"carols\""),
