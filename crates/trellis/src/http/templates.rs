@@ -281,6 +281,8 @@ impl Ctx {
             messages => messages,
             request_path => self.path,
             production => self.state.settings.is_production(),
+            // The public address (TRELLIS_BASE_URL, or the bind address), for copyable examples.
+            site_url => self.state.settings.base_url(),
             ..ctx
         };
         let html = self.state.templates.render(name, full)?;

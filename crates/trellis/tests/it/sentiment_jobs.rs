@@ -861,6 +861,13 @@ async fn the_pages_upload_analyze_and_train_without_javascript(app: TestApp) {
     let html = carol.get_text(&job_page).await;
     assert!(html.contains("/sentiment/models/carols/"), "{html}");
     let html = carol.get_text("/sentiment/models/carols/").await;
+    assert!(
+        html.contains(&format!(
+            "curl -X POST {}/api/sentiment/analyze",
+            carol.state.settings.base_url()
+        )),
+        "the example names the host: {html}"
+    );
     assert_eq!(
         html.matches("<svg").count(),
         3,
