@@ -115,12 +115,34 @@ pub fn markdown_parser(source: &str) -> Parser<'_> {
 }
 
 /// Keeps only safe HTML from rendered Markdown; links get `rel="nofollow noopener noreferrer"`.
+///
+/// Task lists keep their boxes, forced to disabled checkboxes whatever the source said. Footnotes keep
+/// their links: every `id` gets a prefix (so a post cannot take over an id the page itself uses), and
+/// in-page links get the same prefix so they still arrive.
 pub fn sanitize(html: &str) -> String {
     ammonia::Builder::default()
         .link_rel(Some("nofollow noopener noreferrer"))
+        .add_tags(["input"])
+        .add_tag_attributes("input", ["checked"])
+        .set_tag_attribute_value("input", "type", "checkbox")
+        .set_tag_attribute_value("input", "disabled", "")
+        .add_tag_attributes("div", ["id"])
+        .add_allowed_classes("div", ["footnote-definition"])
+        .add_allowed_classes("sup", ["footnote-reference", "footnote-definition-label"])
+        .add_allowed_classes("li", ["task-list-item"])
+        .id_prefix(Some(ID_PREFIX))
+        .attribute_filter(|element, attribute, value| match (element, attribute) {
+            ("a", "href") if value.starts_with('#') => {
+                Some(format!("#{ID_PREFIX}{}", &value[1..]).into())
+            }
+            _ => Some(value.into()),
+        })
         .clean(html)
         .to_string()
 }
+
+/// Put before every id that rendered Markdown carries.
+const ID_PREFIX: &str = "md-";
 
 /// Markdown to HTML, not yet sanitized, with SVG and MathML taken out of their namespaces (see `foreign_off`).
 pub fn unsanitized_html(source: &str) -> String {
@@ -366,6 +388,37 @@ mod tests {
         assert!(html.contains("<h1>Hi</h1>") && html.contains("<strong>bold</strong>"));
         assert!(
             !html.contains("<script") && !html.contains("javascript:") && !html.contains("onerror")
+        );
+    }
+
+    #[test]
+    fn task_lists_keep_their_boxes_as_disabled_checkboxes() {
+        let html = render_markdown("- [x] done\n- [ ] to do\n");
+        assert_eq!(html.matches("type=\"checkbox\"").count(), 2, "{html}");
+        assert_eq!(html.matches("disabled").count(), 2, "{html}");
+        assert_eq!(html.matches("checked").count(), 1, "{html}");
+        // Raw HTML cannot use the allowance for anything but an inert checkbox.
+        let raw =
+            render_markdown("<input type=\"text\" name=\"password\" onfocus=\"x()\" value=\"v\">");
+        assert!(
+            raw.contains("type=\"checkbox\"") && raw.contains("disabled"),
+            "{raw}"
+        );
+        assert!(
+            !raw.contains("text") && !raw.contains("onfocus") && !raw.contains("name="),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn footnote_links_arrive_at_their_notes_and_ids_are_prefixed() {
+        let html = render_markdown("A claim.[^src]\n\n[^src]: Where it comes from.\n");
+        assert!(html.contains("href=\"#md-src\""), "{html}");
+        assert!(html.contains("id=\"md-src\""), "{html}");
+        let raw = render_markdown("<div id=\"main\">x</div>\n\n[top](#main)\n");
+        assert!(
+            raw.contains("id=\"md-main\"") && raw.contains("href=\"#md-main\""),
+            "{raw}"
         );
     }
 
