@@ -162,6 +162,32 @@
     });
   }
 
+  // Every figure a status change moves (counts, phase and week percentages, the chart) is marked
+  // [data-live]: after a change the page is read again and those parts are swapped in, so the server
+  // stays the one place that computes them. A newer change supersedes an older refresh in flight.
+  var liveGeneration = 0;
+  function refreshLive() {
+    var mine = ++liveGeneration;
+    window.fetch(window.location.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        if (mine !== liveGeneration) return;
+        var fresh = new window.DOMParser().parseFromString(html, 'text/html');
+        Array.prototype.forEach.call(doc.querySelectorAll('[data-live]'), function (el) {
+          var next = fresh.querySelector('[data-live="' + el.getAttribute('data-live') + '"]');
+          if (!next) return;
+          if (el.tagName === 'PROGRESS') {
+            el.value = next.value;
+            el.textContent = next.textContent;
+            el.setAttribute('aria-label', next.getAttribute('aria-label') || '');
+          } else {
+            el.innerHTML = next.innerHTML;
+          }
+        });
+      })
+      .catch(function () { /* the figures catch up on the next load */ });
+  }
+
   // Tracker: status buttons save through the API and update the page in place; without JS they are
   // plain form posts.
   doc.addEventListener('submit', function (e) {
@@ -189,6 +215,7 @@
         var pct = doc.querySelector('[data-testid="overall-percent"]');
         if (bar) bar.value = p.percent;
         if (pct) pct.textContent = p.percent + '%';
+        refreshLive();
       })
       .catch(function () { form.submit(); });
   });

@@ -92,6 +92,16 @@ impl Progress {
             .find(|p| p.as_str() == s.trim().to_ascii_lowercase())
     }
 
+    /// What the status controls say beside the symbol (symbols alone depend on an emoji font).
+    pub fn label(self) -> &'static str {
+        match self {
+            Progress::Pending => "Not done",
+            Progress::Learning => "Learning",
+            Progress::Done => "Done",
+            Progress::Skipped => "Skipped",
+        }
+    }
+
     pub fn emoji(self) -> &'static str {
         match self {
             Progress::Pending => "❌",

@@ -163,7 +163,7 @@ fn roadmap_value(
                     let status = super::status_of(progress, &i.key);
                     context! {
                         key => i.key, text => i.text, label => kind_label(&i.kind),
-                        status => status.as_str(), emoji => status.emoji(),
+                        status => status.as_str(), emoji => status.emoji(), status_label => status.label(),
                         note => progress.get(&i.key).map(|p| p.note.clone()).unwrap_or_default(),
                         notes => i.notes, resources => i.resources.iter().map(|l| context!{ title => l.title, url => l.url }).collect::<Vec<_>>(),
                     }
@@ -188,7 +188,7 @@ fn roadmap_value(
                 .iter()
                 .map(|r| {
                     let s = super::status_of(progress, &r.key);
-                    context! { key => r.key, week => r.week, task => r.task, status => s.as_str(), emoji => s.emoji() }
+                    context! { key => r.key, week => r.week, task => r.task, status => s.as_str(), emoji => s.emoji(), label => s.label() }
                 })
                 .collect();
             context! { title => t.title, rows => rows }
@@ -232,7 +232,7 @@ async fn detail(
         "tracker/detail.html",
         context! {
             id => id, name => stored.title, doc => roadmap_value(&ctx.state, &roadmap, &progress), streak => streak,
-            statuses => Progress::ALL.iter().map(|p| context!{ value => p.as_str(), emoji => p.emoji() }).collect::<Vec<_>>(),
+            statuses => Progress::ALL.iter().map(|p| context!{ value => p.as_str(), emoji => p.emoji(), label => p.label() }).collect::<Vec<_>>(),
             share_url => stored.share_token.as_ref().map(|t| format!("{}/tracker/share/{t}/", ctx.state.settings.base_url())),
             planned => stored.start_date.is_some(), readonly => false,
         },
@@ -339,7 +339,7 @@ async fn today(
         context! { id => id, name => stored.title, date => date.to_string(), due => due, overdue => overdue,
                    next => next, streak => super::streak(&days, date),
                    finish => schedule.last().map(|s| s.last.to_string()),
-                   statuses => Progress::ALL.iter().map(|p| context!{ value => p.as_str(), emoji => p.emoji() }).collect::<Vec<_>>() },
+                   statuses => Progress::ALL.iter().map(|p| context!{ value => p.as_str(), emoji => p.emoji(), label => p.label() }).collect::<Vec<_>>() },
     )
     .await
 }

@@ -489,6 +489,38 @@ async fn marking_items_done_moves_the_progress_bar() {
         .await
         .unwrap();
     assert_eq!(bar.as_f64(), Some(11.0));
+    // Every other figure follows without a reload: the counts, the phase's percentage and the week's bar.
+    let figures = "return [document.querySelector('[data-testid=overall-counts]').textContent, \
+                   document.querySelector('[data-testid=phase-1-percent]').textContent, \
+                   document.querySelector('[data-live=week-1-1]').value]";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let seen = loop {
+        let v = c.execute(figures, vec![]).await.unwrap();
+        let counts = v[0].as_str().unwrap_or_default().to_string();
+        if counts.contains("✅ 5 done") || std::time::Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(seen[0].as_str().unwrap().contains("✅ 5 done"), "{seen:?}");
+    assert_ne!(
+        seen[1].as_str().unwrap().trim(),
+        "0%",
+        "phase 1 moved: {seen:?}"
+    );
+    assert!(
+        seen[2].as_f64().unwrap() > 0.0,
+        "week 1's bar moved: {seen:?}"
+    );
+    // Status controls carry words, not only symbols.
+    let label = c
+        .find(Locator::Css("[data-testid=set-p1-w1-d1-done]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(label.contains("Done"), "{label}");
     screenshot(c, "tracker-2-progress").await;
     // The change was saved, not just drawn: a reload shows it.
     c.refresh().await.unwrap();

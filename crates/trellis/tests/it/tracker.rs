@@ -362,7 +362,7 @@ async fn a_shared_link_is_read_only_and_revocable(app: TestApp) {
     let visitor = app.fork();
     let page = visitor.get_text(link).await;
     assert!(
-        page.contains("data-testid=\"status-p1-w1-d1\">✅ done"),
+        page.contains("data-testid=\"status-p1-w1-d1\">✅ Done"),
         "progress visible"
     );
     assert!(!page.contains("status-form"), "no buttons: read-only");
