@@ -297,6 +297,11 @@ async fn today(
     let stored = models::owned(&ctx.state.db, user.id, &id).await?;
     let id = stored.id;
     let Some(plan) = Plan::of(&stored) else {
+        ctx.flash(
+            "info",
+            "Today lists what is due once the roadmap is on your calendar: pick a start date first.",
+        )
+        .await;
         return Ok(Redirect::to(&format!("/tracker/{id}/plan/")).into_response());
     };
     let roadmap = stored.roadmap()?;
@@ -387,15 +392,15 @@ async fn save_plan(
         }
     }
     let mut errors = FieldErrors::new();
-    let start = NaiveDate::parse_from_str(start.trim(), "%Y-%m-%d")
+    let start_date = NaiveDate::parse_from_str(start.trim(), "%Y-%m-%d")
         .map_err(|_| errors.add("start_date", "must be a date like 2026-01-31"))
         .ok();
-    let dpw = dpw
+    let days = dpw
         .trim()
         .parse::<i32>()
         .ok()
         .filter(|d| (1..=7).contains(d));
-    if dpw.is_none() {
+    if days.is_none() {
         errors.add("days_per_week", "must be a whole number from 1 to 7");
     }
     let rest_days: Vec<String> = rest
@@ -409,19 +414,17 @@ async fn save_plan(
     if rest_days.len() >= 7 {
         errors.add("rest", "leave at least one day to study");
     }
-    let (Some(start), Some(dpw)) = (start, dpw) else {
+    let (Some(start), Some(dpw), true) = (start_date, days, errors.is_empty()) else {
+        // The form comes back with what was typed, each error beside its field.
         return ctx
             .render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "tracker/plan.html",
-                context! { id => id, name => stored.title, start_date => "", days_per_week => 7, weekdays => WEEKDAYS,
-                           rest => rest, errors => Value::from_serialize(&errors.0) },
+                context! { id => id, name => stored.title, start_date => start.trim(), days_per_week => dpw.trim(),
+                           weekdays => WEEKDAYS, rest => rest, errors => Value::from_serialize(&errors.0) },
             )
             .await;
     };
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
-    }
     let mut active = stored.into_active_model();
     active.start_date = Set(Some(start.to_string()));
     active.days_per_week = Set(dpw);

@@ -282,10 +282,16 @@ async fn export_fills_the_tracker_and_reimports_with_the_same_statuses(app: Test
 async fn planning_schedules_days_and_exports_a_calendar(app: TestApp) {
     let me = app.user("planner", &[], false).await;
     let id = id_from(&location(&upload(&me, seed()).await));
-    // Without a plan, "today" asks for one.
+    // Without a plan, "today" asks for one, and says why.
     assert_eq!(
         location(&me.get(&format!("/tracker/{id}/today/")).await),
         format!("/tracker/{id}/plan/")
+    );
+    assert!(
+        me.get_text(&format!("/tracker/{id}/plan/"))
+            .await
+            .contains("pick a start date first"),
+        "the redirect explains itself"
     );
     let start = (chrono::Utc::now().date_naive() - chrono::Duration::days(3)).to_string();
     let resp = me
@@ -335,6 +341,37 @@ async fn planning_schedules_days_and_exports_a_calendar(app: TestApp) {
         )
         .await;
     assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    assert!(
+        html.contains("value=\"soon\"") && html.contains("value=\"9\""),
+        "what was typed comes back: {html}"
+    );
+    assert!(html.contains("id=\"err_days_per_week\""));
+    // Valid date and days, but every day a rest day: the same form, not an error page.
+    let bad = me
+        .post_form_from(
+            &format!("/tracker/{id}/plan/"),
+            &format!("/tracker/{id}/plan/"),
+            &[
+                ("start_date", "2026-03-02"),
+                ("days_per_week", "5"),
+                ("rest", "Monday"),
+                ("rest", "Tuesday"),
+                ("rest", "Wednesday"),
+                ("rest", "Thursday"),
+                ("rest", "Friday"),
+                ("rest", "Saturday"),
+                ("rest", "Sunday"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    assert!(
+        html.contains("value=\"2026-03-02\"") && html.contains("value=\"5\""),
+        "{html}"
+    );
+    assert!(html.contains("leave at least one day to study"), "{html}");
 }
 
 async fn a_shared_link_is_read_only_and_revocable(app: TestApp) {
