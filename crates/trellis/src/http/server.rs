@@ -5,8 +5,12 @@
 //! - At most [`Limits::max_connections`] connections are open at once, kept below the open-file limit.
 //!   At the limit the loop stops accepting; further clients wait in the kernel's listen backlog.
 //! - Failing accepts (out of file descriptors) pause the loop briefly instead of spinning or exiting.
-//! - On shutdown the listener closes, idle connections close, and in-flight requests get
-//!   [`Limits::drain_timeout`] to finish.
+//! - On shutdown the listener closes and in-flight requests get [`Limits::drain_timeout`] to finish.
+//!   Every answer from then on says `Connection: close`, so each connection ends after its next
+//!   response. Idle keep-alive connections are not closed at once: a proxy may be sending a request on
+//!   one at that very moment, and would see the connection die under it (nginx re-sends a GET elsewhere,
+//!   never a POST). They are left to close by the client or by the idle timeout, as at any other time;
+//!   whatever is still open one idle timeout after shutdown began is then closed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -255,14 +259,26 @@ async fn serve_connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let got_request = Arc::new(AtomicBool::new(false));
-    let service = router.map_request({
-        let got_request = got_request.clone();
-        move |mut req: Request<_>| {
-            got_request.store(true, Ordering::Relaxed);
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req.map(Body::new)
-        }
-    });
+    let closing = drain.clone();
+    let service = router
+        .map_request({
+            let got_request = got_request.clone();
+            move |mut req: Request<_>| {
+                got_request.store(true, Ordering::Relaxed);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.map(Body::new)
+            }
+        })
+        .map_response(move |mut resp: axum::response::Response| {
+            // While draining, the connection ends after this answer: the client will not reuse it.
+            if *closing.borrow() {
+                resp.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            resp
+        });
     let mut conn =
         pin!(builder.serve_connection_with_upgrades(
             TokioIo::new(stream),
@@ -273,6 +289,9 @@ async fn serve_connection(
     let mut first_head = pin!(tokio::time::sleep(first_head_within));
     let mut waiting_for_first_head = true;
     let mut draining = false;
+    // Set when draining starts: one idle timeout later, anything still open is closed (see the module doc).
+    let mut linger = pin!(tokio::time::sleep(Duration::MAX / 4));
+    let mut lingering = false;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -289,8 +308,13 @@ async fn serve_connection(
                 waiting_for_first_head = false;
             }
             _ = drain.changed(), if !draining => {
-                // Closes the connection now if it is idle, else after the response in progress.
                 draining = true;
+                lingering = true;
+                linger.as_mut().reset(tokio::time::Instant::now() + first_head_within);
+            }
+            () = &mut linger, if lingering => {
+                // Closes the connection now if it is idle, else after the response in progress.
+                lingering = false;
                 conn.as_mut().graceful_shutdown();
             }
         }

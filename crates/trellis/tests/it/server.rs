@@ -211,3 +211,67 @@ async fn shutdown_lets_a_slow_upload_finish_and_refuses_new_clients() {
         .expect("the server stops once drained");
     result.unwrap().unwrap();
 }
+
+/// A proxy may send a request on an idle keep-alive connection at the moment shutdown begins. Closing
+/// idle connections at once would drop that request (and nginx re-sends only GETs), so the connection
+/// stays open: the request is answered, and then the connection closes.
+#[tokio::test]
+async fn a_request_on_an_idle_connection_during_shutdown_is_answered_not_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().display().to_string();
+    let database_url = format!("sqlite://{}/test.sqlite3?mode=rwc", data);
+    let settings = trellis::Settings::from_pairs(&[
+        ("bind", "127.0.0.1:0"),
+        ("data_dir", &data),
+        ("database_url", &database_url),
+        ("email_backend", "file"),
+        ("log_level", "warn"),
+    ])
+    .unwrap();
+    let app = trellis::Application::build(settings, trellis::StartOptions { migrate: true })
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_with_shutdown(async {
+        let _ = stopped.await;
+    }));
+
+    let mut kept = RawClient::connect(&address).await;
+    kept.send(HEALTHZ).await;
+    assert_eq!(kept.response().await.0, 200);
+    // The connection is now idle, as a proxy's pooled connection is between requests.
+    stop.send(()).unwrap();
+    let refusing = async {
+        while tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(GENEROUS, refusing)
+        .await
+        .expect("new connections are refused once shutdown begins");
+
+    let body = "{}";
+    kept.send(
+        format!(
+            "POST /api/users/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await;
+    let (status, answer) = kept.response().await;
+    assert_eq!(status, 422, "answered, not dropped: {answer}");
+    assert!(
+        kept.closed_within(GENEROUS).await.is_some(),
+        "the connection closes after that answer"
+    );
+    let result = tokio::time::timeout(GENEROUS, server)
+        .await
+        .expect("the server stops once drained");
+    result.unwrap().unwrap();
+}
