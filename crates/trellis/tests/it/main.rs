@@ -18,6 +18,7 @@ mod hostile;
 mod markdown;
 mod object_storage;
 mod records;
+mod scale_out;
 mod sentiment;
 mod sentiment_jobs;
 mod server;
