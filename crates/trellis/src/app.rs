@@ -155,7 +155,7 @@ pub async fn build_state(
     let throttles = Throttles::new(&settings, redis.clone());
     let cache = crate::cache::Cache::from_settings(&settings, redis.clone())?;
     let session_store = match redis {
-        Some(conn) => Store::Redis(RedisStore::new(conn)),
+        Some(conn) => Store::Redis(RedisStore::new(conn, &settings.cache_key_prefix)),
         None => Store::Db(DbStore::new(db.clone())),
     };
     let mut extensions = axum::http::Extensions::new();

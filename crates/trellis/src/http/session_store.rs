@@ -172,6 +172,7 @@ impl ExpiredDeletion for DbStore {
 #[derive(Clone)]
 pub struct RedisStore {
     redis: crate::shared_redis::SharedRedis,
+    prefix: String,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -181,8 +182,12 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    pub fn new(redis: crate::shared_redis::SharedRedis) -> Self {
-        RedisStore { redis }
+    /// Keys start with `prefix` (`TRELLIS_CACHE_KEY_PREFIX`), so several sites can share one Redis.
+    pub fn new(redis: crate::shared_redis::SharedRedis, prefix: &str) -> Self {
+        RedisStore {
+            redis,
+            prefix: prefix.to_string(),
+        }
     }
 
     /// One command, bounded (see [`crate::shared_redis::SharedRedis::query`]).
@@ -196,8 +201,8 @@ impl RedisStore {
             .map_err(backend_err)
     }
 
-    fn key(id: &Id) -> String {
-        format!("trellis:session:{id}")
+    fn key(&self, id: &Id) -> String {
+        format!("{}:session:{id}", self.prefix)
     }
 
     /// Sets a new key (`only_new`) or an existing one; `false` when that condition did not hold.
@@ -215,7 +220,7 @@ impl RedisStore {
             redis::ExistenceCheck::XX
         });
         let mut pipe = redis::pipe();
-        pipe.set_options(Self::key(&record.id), data, opts);
+        pipe.set_options(self.key(&record.id), data, opts);
         let (set,): (Option<String>,) = self.query(&pipe).await?;
         Ok(set.is_some())
     }
@@ -237,7 +242,7 @@ impl SessionStore for RedisStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let mut pipe = redis::pipe();
-        pipe.get(Self::key(id));
+        pipe.get(self.key(id));
         let (data,): (Option<Vec<u8>>,) = self.query(&pipe).await?;
         data.map(|d| {
             serde_json::from_slice(&d).map_err(|e| session_store::Error::Decode(e.to_string()))
@@ -247,7 +252,7 @@ impl SessionStore for RedisStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let mut pipe = redis::pipe();
-        pipe.del(Self::key(id)).ignore();
+        pipe.del(self.key(id)).ignore();
         self.query::<()>(&pipe).await?;
         Ok(())
     }

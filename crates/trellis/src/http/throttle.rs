@@ -51,10 +51,15 @@ impl Limiter {
         }
     }
 
-    async fn check_redis(&self, redis: &SharedRedis, key: &str) -> Result<(), AppError> {
+    async fn check_redis(
+        &self,
+        redis: &SharedRedis,
+        prefix: &str,
+        key: &str,
+    ) -> Result<(), AppError> {
         let now = chrono::Utc::now().timestamp() as u64;
         let window = now / self.rate.per_secs;
-        let redis_key = format!("trellis:throttle:{}:{key}:{window}", self.scope);
+        let redis_key = format!("{prefix}:throttle:{}:{key}:{window}", self.scope);
         let mut pipe = redis::pipe();
         pipe.incr(&redis_key, 1u64)
             .cmd("EXPIRE")
@@ -86,6 +91,8 @@ impl Limiter {
 pub struct Throttles {
     enabled: bool,
     redis: Option<SharedRedis>,
+    /// Starts every Redis key (`TRELLIS_CACHE_KEY_PREFIX`), so sites sharing a Redis count apart.
+    key_prefix: String,
     pub login: Limiter,
     pub password_reset: Limiter,
     pub register: Limiter,
@@ -99,6 +106,7 @@ impl Throttles {
         Throttles {
             enabled: settings.throttle_enabled(),
             redis,
+            key_prefix: settings.cache_key_prefix.clone(),
             login: Limiter::new("login", rate(&settings.throttle_login)),
             password_reset: Limiter::new("password_reset", rate(&settings.throttle_password_reset)),
             register: Limiter::new("register", rate(&settings.throttle_register)),
@@ -115,7 +123,7 @@ impl Throttles {
         let mut result = Ok(());
         for key in keys {
             let r = match &self.redis {
-                Some(conn) => limiter.check_redis(conn, key).await,
+                Some(conn) => limiter.check_redis(conn, &self.key_prefix, key).await,
                 None => limiter.check_local(key),
             };
             if r.is_err() && result.is_ok() {

@@ -1308,6 +1308,52 @@ async fn login_and_reset_throttles_hold_across_instances_with_redis() {
     );
 }
 
+/// Two sites sharing one Redis under different key prefixes keep their throttle counts apart.
+#[tokio::test]
+async fn sites_sharing_redis_count_throttles_apart() {
+    let Some(redis_url) = crate::helpers::service("TEST_REDIS_URL", "the key prefix test") else {
+        return;
+    };
+    let base = [
+        ("redis_url", redis_url.as_str()),
+        ("throttle_login", "2/hour"),
+        ("trust_proxy", "true"),
+    ];
+    // TestApp gives each app its own cache_key_prefix, which throttles now use too.
+    let one = TestApp::spawn(Backend::Sqlite, None, &base).await;
+    let two = TestApp::spawn(Backend::Sqlite, None, &base).await;
+    assert_ne!(
+        one.state.settings.cache_key_prefix,
+        two.state.settings.cache_key_prefix
+    );
+    let ip = format!(
+        "10.{}.{}.{}",
+        rand::random::<u8>(),
+        rand::random::<u8>(),
+        rand::random::<u8>()
+    );
+    let email = format!(
+        "shared{}@example.com",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    let attempt = |app: &TestApp| {
+        app.client
+            .post(app.url("/api/users/login"))
+            .header("x-forwarded-for", ip.as_str())
+            .json(&json!({"user": {"email": email, "password": "wrong-password-1"}}))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for app in [&one, &one, &one, &two] {
+        statuses.push(attempt(app).await.unwrap().status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        vec![401, 401, 429, 401],
+        "the second site has its own count"
+    );
+}
+
 /// The unfiltered total comes from counts the database keeps with triggers: it must match a real count
 /// after concurrent publishing, deletes through the API and changes made by hand in SQL.
 async fn the_article_count_is_kept_exact_by_every_kind_of_write(app: TestApp) {

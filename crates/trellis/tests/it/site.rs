@@ -259,7 +259,8 @@ async fn sessions_live_in_redis_when_configured() {
     let id = app.session_cookie().unwrap();
     let client = redis::Client::open(redis_url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let key = format!("trellis:session:{id}");
+    // Under the site's key prefix, so sites sharing a Redis keep their sessions apart.
+    let key = format!("{}:session:{id}", app.state.settings.cache_key_prefix);
     let exists: bool = redis::cmd("EXISTS")
         .arg(&key)
         .query_async(&mut conn)
