@@ -243,7 +243,10 @@ async fn password_change(
         errors.add("old_password", "is not your current password");
     }
     if form.new_password1 != form.new_password2 {
-        errors.add("new_password2", "must be the same as the new password above");
+        errors.add(
+            "new_password2",
+            "must be the same as the new password above",
+        );
     }
     check_password(
         &ctx.state,
@@ -402,7 +405,10 @@ async fn password_reset_confirm(
     };
     let mut errors = FieldErrors::new();
     if form.new_password1 != form.new_password2 {
-        errors.add("new_password2", "must be the same as the new password above");
+        errors.add(
+            "new_password2",
+            "must be the same as the new password above",
+        );
     }
     check_password(
         &ctx.state,
