@@ -478,7 +478,19 @@ async fn new_form(ctx: Ctx, actor: Actor) -> Result<Response> {
         return Ok(r);
     }
     if !actor.can_create() {
-        return Err(AppError::forbidden("post"));
+        // A reader who typed the address deserves to know how to become an author, not a bare 403.
+        return ctx
+            .render_status(
+                StatusCode::FORBIDDEN,
+                "error.html",
+                context! {
+                    status => 403,
+                    title => "Only authors write posts",
+                    message => "Writing posts is open to the authors and editors groups. Ask a site \
+                                administrator to add you to the authors group.",
+                },
+            )
+            .await;
     }
     let form = PostForm::default();
     render_form(

@@ -142,6 +142,14 @@ async fn the_role_matrix_holds_for_drafts(app: TestApp) {
             "open the editor"
         );
     }
+    let page = c.reader.get_text("/blog/new/").await;
+    assert!(
+        page.contains("Ask a site administrator to add you to the authors group"),
+        "a reader is told how to become an author: {page}"
+    );
+    let index = c.reader.get_text("/blog/").await;
+    assert!(!index.contains("My posts"), "no 'My posts' for a reader");
+    assert!(c.author.get_text("/blog/").await.contains("My posts"));
     let resp = c
         .reader
         .post_multipart(
