@@ -75,20 +75,23 @@ async fn import(
         .unwrap_or_default();
     let pasted = form.take_text("markdown");
     let title = form.take_text("title");
-    let source = if !bytes.is_empty() {
-        bytes
+    // An error goes beside the field the roadmap came from, and the form keeps what was pasted.
+    let (source, field) = if !bytes.is_empty() {
+        (bytes, "file")
     } else {
-        pasted.into_bytes()
+        (pasted.clone().into_bytes(), "markdown")
     };
-    if source.iter().all(|b| b.is_ascii_whitespace()) {
-        let errors = FieldErrors::single("file", "choose a file or paste a roadmap");
-        return render_index(
+    let refuse = |field: &str, msg: String| {
+        let errors = FieldErrors::single(field, msg);
+        render_index(
             &ctx,
             user.id,
             StatusCode::UNPROCESSABLE_ENTITY,
-            context! { errors => Value::from_serialize(&errors.0) },
+            context! { errors => Value::from_serialize(&errors.0), markdown => pasted, title => title },
         )
-        .await;
+    };
+    if source.iter().all(|b| b.is_ascii_whitespace()) {
+        return refuse("file", "choose a file or paste a roadmap".into()).await;
     }
     match super::parse_blocking(source).await {
         Ok(roadmap) => {
@@ -110,16 +113,7 @@ async fn import(
             .await;
             Ok(Redirect::to(&format!("/tracker/{}/", stored.id)).into_response())
         }
-        Err(msg) => {
-            let errors = FieldErrors::single("file", msg);
-            render_index(
-                &ctx,
-                user.id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                context! { errors => Value::from_serialize(&errors.0) },
-            )
-            .await
-        }
+        Err(msg) => refuse(field, msg).await,
     }
 }
 

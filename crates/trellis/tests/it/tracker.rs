@@ -443,12 +443,33 @@ async fn a_bad_file_is_refused_with_a_line_number_and_nothing_is_stored(app: Tes
     let broken =
         b"## Phase 1: Basics (Weeks 1-4)\n\n### Week 1: Start\n\n- **Day 5-3**: backwards\n"
             .to_vec();
-    let resp = upload(&me, broken).await;
+    let resp = upload(&me, broken.clone()).await;
     assert_eq!(resp.status(), 422);
     let html = resp.text().await.unwrap();
     assert!(html.contains("line 5"), "{html}");
     let binary = vec![0u8, 159, 146, 150, 0, 1];
     assert_eq!(upload(&me, binary).await.status(), 422);
+    // Pasted rather than uploaded: the text and title come back, the error beside the paste box.
+    let resp = me
+        .post_multipart(
+            "/tracker/",
+            "/tracker/",
+            &[
+                ("markdown", std::str::from_utf8(&broken).unwrap()),
+                ("title", "Mine & yours"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"err_markdown\""), "{html}");
+    assert!(!html.contains("id=\"err_file\""), "{html}");
+    assert!(
+        html.contains("**Day 5-3**: backwards"),
+        "the paste is kept: {html}"
+    );
+    assert!(html.contains("value=\"Mine &amp; yours\""), "{html}");
     assert!(me.get_text("/tracker/").await.contains("No roadmaps yet."));
 }
 
