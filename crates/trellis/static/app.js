@@ -308,8 +308,26 @@
     };
   }
 
+  // Copy buttons ([data-copy] names the element whose text they copy). Hidden in the markup and shown
+  // only where the Clipboard API exists, so no button is ever offered that cannot work.
+  function addCopy(button) {
+    if (!navigator.clipboard || !window.isSecureContext) return;
+    button.hidden = false;
+    button.addEventListener('click', function () {
+      var source = doc.querySelector(button.getAttribute('data-copy'));
+      if (!source) return;
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+        button.textContent = 'Copied';
+        window.setTimeout(function () { button.textContent = 'Copy'; }, 2000);
+      }, function () {
+        button.textContent = 'Select and copy it by hand';
+      });
+    });
+  }
+
   function init() {
     Array.prototype.forEach.call(doc.querySelectorAll('.message'), addDismiss);
+    Array.prototype.forEach.call(doc.querySelectorAll('[data-copy]'), addCopy);
     Array.prototype.forEach.call(doc.querySelectorAll('textarea[data-preview-target]'), livePreview);
     Array.prototype.forEach.call(doc.querySelectorAll('[data-job-url]'), followJob);
   }

@@ -530,4 +530,38 @@ async fn marking_items_done_moves_the_progress_bar() {
         .await
         .unwrap();
     assert_eq!(pct.text().await.unwrap(), "11%");
+
+    // A share link comes with a Copy button that puts it on the clipboard.
+    c.find(Locator::XPath(
+        "//button[contains(., 'Create a public read-only link')]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let link = c
+        .wait()
+        .for_element(Locator::Css("[data-testid=share-url]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(link.contains("/tracker/share/"), "{link}");
+    let copy = c
+        .find(Locator::Css("button[data-copy='#share-url']"))
+        .await
+        .unwrap();
+    assert!(
+        copy.is_displayed().await.unwrap(),
+        "shown where the clipboard works"
+    );
+    copy.click().await.unwrap();
+    c.wait()
+        .for_element(Locator::XPath(
+            "//button[@data-copy='#share-url' and normalize-space(.)='Copied']",
+        ))
+        .await
+        .expect("the button confirms the copy");
 }
