@@ -393,10 +393,8 @@ impl Settings {
                 self.metrics
             );
         }
-        if let Some(storage) = &self.storage_url {
-            crate::storage::S3Location::parse(storage)
-                .map_err(|e| anyhow::anyhow!("setting TRELLIS_STORAGE_URL: {e}"))?;
-        }
+        // TRELLIS_STORAGE_URL is checked where the store is opened (`Storage::from_settings`), at start-up
+        // and by `trellis check`, so the settings need not know the storage layer.
         if let Some(endpoint) = &self.s3_endpoint {
             let parsed = url::Url::parse(endpoint)
                 .map_err(|e| anyhow::anyhow!("setting TRELLIS_S3_ENDPOINT: `{endpoint}`: {e}"))?;

@@ -111,8 +111,8 @@ impl Storage {
         let Some(url) = &settings.storage_url else {
             return Self::local(&settings.media_dir());
         };
-        let loc =
-            S3Location::parse(url).map_err(|e| anyhow::anyhow!("TRELLIS_STORAGE_URL: {e}"))?;
+        let loc = S3Location::parse(url)
+            .map_err(|e| anyhow::anyhow!("setting TRELLIS_STORAGE_URL: {e}"))?;
         // The AWS_* variables fill what the settings leave out (e.g. credentials from the platform).
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&loc.bucket)

@@ -278,6 +278,20 @@ async fn check_reports_the_database_and_migrations(app: TestApp) {
     assert!(text(&out).contains("[X] m20261101_000001_accounts"));
     let out = run_in(&app, &["migrate"], &[]);
     assert!(text(&out).contains("No migrations to apply"));
+    // A storage address that is not one fails the check, naming the setting.
+    let out = run_in(
+        &app,
+        &["check"],
+        &[("TRELLIS_STORAGE_URL", "https://bucket.example.com/x")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(
+            "setting TRELLIS_STORAGE_URL: `https://bucket.example.com/x` must start with s3://"
+        ),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
