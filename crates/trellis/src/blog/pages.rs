@@ -102,9 +102,20 @@ fn post_value(p: &PostSummary) -> Value {
     }
 }
 
+/// Renders `blog/list.html`. Every list page goes through here, so each gets `can_create` (the "Write a
+/// post" button and the "My posts" link) the same way.
+async fn render_list_page(ctx: &Ctx, actor: &Actor, page: Value) -> Result<Response> {
+    ctx.render(
+        "blog/list.html",
+        context! { can_create => actor.can_create(), ..page },
+    )
+    .await
+}
+
 /// Renders a list page: a fixed number of queries whatever the page size.
 async fn render_list(
     ctx: Ctx,
+    actor: &Actor,
     filter: Filter,
     q: PageQuery,
     heading: String,
@@ -141,21 +152,22 @@ async fn render_list(
         .into_iter()
         .map(|(name, n)| context! { name => name, count => n })
         .collect();
-    ctx.render(
-        "blog/list.html",
+    render_list_page(
+        &ctx,
+        actor,
         context! { heading => heading, posts => posts, pagination => pagination, popular_tags => tags, ..extra },
     )
     .await
 }
 
 async fn home(ctx: Ctx, actor: Actor, Query(q): Query<PageQuery>) -> Result<Response> {
-    let can_create = actor.can_create();
     render_list(
         ctx,
+        &actor,
         Filter::Published,
         q,
         "Latest posts".into(),
-        context! { can_create => can_create },
+        context! {},
     )
     .await
 }
@@ -166,27 +178,27 @@ async fn mine(
     actor: Actor,
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
-    let can_create = actor.can_create();
     render_list(
         ctx,
+        &actor,
         Filter::Mine(user.id),
         q,
         "My posts".into(),
-        context! { can_create => can_create, mine => true },
+        context! { mine => true },
     )
     .await
 }
 
-async fn search(ctx: Ctx, Query(q): Query<PageQuery>) -> Result<Response> {
+async fn search(ctx: Ctx, actor: Actor, Query(q): Query<PageQuery>) -> Result<Response> {
     let text = q.q.clone().unwrap_or_default();
     let text = text.trim().to_string();
     if text.is_empty() {
-        return ctx
-            .render(
-                "blog/list.html",
-                context! { heading => "Search", posts => Vec::<Value>::new(), search => true, query => "" },
-            )
-            .await;
+        return render_list_page(
+            &ctx,
+            &actor,
+            context! { heading => "Search", posts => Vec::<Value>::new(), search => true, query => "" },
+        )
+        .await;
     }
     if text.chars().count() > 200 {
         return Err(AppError::bad_request(
@@ -197,6 +209,7 @@ async fn search(ctx: Ctx, Query(q): Query<PageQuery>) -> Result<Response> {
     let heading = format!("Posts matching “{text}”");
     render_list(
         ctx,
+        &actor,
         Filter::Search(text.clone()),
         q,
         heading,
@@ -205,10 +218,16 @@ async fn search(ctx: Ctx, Query(q): Query<PageQuery>) -> Result<Response> {
     .await
 }
 
-async fn by_tag(ctx: Ctx, Path(tag): Path<String>, Query(q): Query<PageQuery>) -> Result<Response> {
+async fn by_tag(
+    ctx: Ctx,
+    actor: Actor,
+    Path(tag): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response> {
     let tag = tag.to_lowercase();
     render_list(
         ctx,
+        &actor,
         Filter::Tag(tag.clone()),
         q,
         format!("Posts tagged “{tag}”"),
@@ -219,6 +238,7 @@ async fn by_tag(ctx: Ctx, Path(tag): Path<String>, Query(q): Query<PageQuery>) -
 
 async fn by_author(
     ctx: Ctx,
+    actor: Actor,
     Path(username): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
@@ -229,6 +249,7 @@ async fn by_author(
     let heading = format!("Posts by {}", author.shown_name());
     render_list(
         ctx,
+        &actor,
         Filter::Author(author.id),
         q,
         heading,
@@ -473,24 +494,28 @@ fn require_signed_in(actor: &Actor, path: &str) -> Option<Response> {
     })
 }
 
+/// The 403 for a signed-in reader at `/blog/new/` (whether they open the form or post it): they deserve
+/// to know how to become an author, not a bare 403.
+async fn not_an_author(ctx: &Ctx) -> Result<Response> {
+    ctx.render_status(
+        StatusCode::FORBIDDEN,
+        "error.html",
+        context! {
+            status => 403,
+            title => "Only authors write posts",
+            message => "Writing posts is open to the authors and editors groups. Ask a site \
+                        administrator to add you to the authors group.",
+        },
+    )
+    .await
+}
+
 async fn new_form(ctx: Ctx, actor: Actor) -> Result<Response> {
     if let Some(r) = require_signed_in(&actor, "/blog/new/") {
         return Ok(r);
     }
     if !actor.can_create() {
-        // A reader who typed the address deserves to know how to become an author, not a bare 403.
-        return ctx
-            .render_status(
-                StatusCode::FORBIDDEN,
-                "error.html",
-                context! {
-                    status => 403,
-                    title => "Only authors write posts",
-                    message => "Writing posts is open to the authors and editors groups. Ask a site \
-                                administrator to add you to the authors group.",
-                },
-            )
-            .await;
+        return not_an_author(&ctx).await;
     }
     let form = PostForm::default();
     render_form(
@@ -510,7 +535,7 @@ async fn create(ctx: Ctx, actor: Actor, multipart: Multipart) -> Result<Response
         return Ok(r);
     }
     if !actor.can_create() {
-        return Err(AppError::forbidden("post"));
+        return not_an_author(&ctx).await;
     }
     let me = actor.id().expect("signed in");
     let may_publish = actor.can_publish(me);

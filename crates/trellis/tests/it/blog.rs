@@ -164,6 +164,19 @@ async fn the_role_matrix_holds_for_drafts(app: TestApp) {
         403,
         "a reader cannot create by posting either"
     );
+    let answer = resp.text().await.unwrap();
+    assert!(
+        answer.contains("Only authors write posts")
+            && answer.contains("Ask a site administrator to add you to the authors group"),
+        "a reader who posts the form is told how to become an author too: {answer}"
+    );
+    assert!(
+        models::by_slug(&app.state.db, "nope")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was created"
+    );
     // edit
     for (who, expect) in [
         (&c.anon, 303),
@@ -790,6 +803,27 @@ async fn tag_author_and_search_pages_filter_published_posts(app: TestApp) {
     );
     assert!(!found.contains("No posts here yet"));
     assert!(ann.get_text("/blog/mine/").await.contains("Ann draft"));
+
+    // Every list page offers an author the editor and their own posts, and offers a reader neither.
+    let reader = app.user("rita", &[], false).await;
+    for page in [
+        "/blog/",
+        "/blog/tag/rust/",
+        "/blog/author/bob/",
+        "/blog/search/?q=ownership",
+        "/blog/search/",
+    ] {
+        let html = ann.get_text(page).await;
+        assert!(
+            html.contains("Write a post") && html.contains("My posts"),
+            "an author on {page}"
+        );
+        let html = reader.get_text(page).await;
+        assert!(
+            !html.contains("Write a post") && !html.contains("My posts"),
+            "a reader on {page}"
+        );
+    }
 }
 
 async fn the_atom_feed_lists_published_posts(app: TestApp) {
