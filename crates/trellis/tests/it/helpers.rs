@@ -59,23 +59,29 @@ pub fn service(var: &str, what: &str) -> Option<String> {
 }
 
 /// Admin connections log no statements (dropping a database is routinely "slow").
-fn quiet(url: &str) -> sea_orm::ConnectOptions {
+pub(crate) fn quiet(url: &str) -> sea_orm::ConnectOptions {
     let mut o = sea_orm::ConnectOptions::new(url.to_string());
     o.sqlx_logging(false);
     o
 }
 
 /// A per-test PostgreSQL database, dropped at the end.
-struct PgDatabase {
+pub(crate) struct PgDatabase {
     admin_url: String,
     name: String,
 }
 
 impl PgDatabase {
+    /// A fresh database on the server `TEST_DATABASE_URL` names, and its URL; `None` when not set.
     async fn create() -> Option<(PgDatabase, String)> {
         let admin_url = service("TEST_DATABASE_URL", "this PostgreSQL test")?;
+        Some(PgDatabase::create_on(&admin_url).await)
+    }
+
+    /// A fresh database on the server `admin_url` names, and its URL.
+    pub(crate) async fn create_on(admin_url: &str) -> (PgDatabase, String) {
         let name = format!("trellis_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url)
+        let admin = Database::connect(quiet(admin_url))
             .await
             .expect("connect to TEST_DATABASE_URL");
         admin
@@ -83,12 +89,17 @@ impl PgDatabase {
             .await
             .expect("create test database");
         admin.close().await.ok();
-        let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+        let mut url = url::Url::parse(admin_url).expect("TEST_DATABASE_URL is a URL");
         url.set_path(&name);
-        Some((PgDatabase { admin_url, name }, url.to_string()))
+        let db = PgDatabase {
+            admin_url: admin_url.to_string(),
+            name,
+        };
+        (db, url.to_string())
     }
 
-    async fn drop(self) {
+    /// Drops the database, closing whatever connections are left.
+    pub(crate) async fn drop(self) {
         if let Ok(admin) = Database::connect(quiet(&self.admin_url)).await {
             let _ = admin
                 .execute_unprepared(&format!(

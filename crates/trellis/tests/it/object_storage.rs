@@ -1,12 +1,12 @@
 //! Uploads in an S3-compatible store (SeaweedFS in CI), given as `TEST_S3_URL`, e.g.
 //! `http://KEY:SECRET@127.0.0.1:8333/bucket`. Each test writes under its own prefix of the bucket.
 
-use reqwest::multipart::{Form, Part};
 use trellis::Settings;
 use trellis::accounts::models;
 use trellis::storage::Storage;
 
 use crate::helpers::{Backend, TestApp};
+use crate::uploads::edit_profile;
 
 /// Settings pointing a fresh app at its own prefix of the test bucket; `None` when not configured.
 fn s3_settings(what: &str) -> Option<Vec<(String, String)>> {
@@ -46,22 +46,6 @@ fn direct(owned: &[(String, String)]) -> Storage {
     Storage::from_settings(&Settings::from_pairs(&pairs(owned)).unwrap()).unwrap()
 }
 
-async fn upload_avatar(app: &TestApp, png: Vec<u8>) -> reqwest::Response {
-    let token = app.csrf_token("/accounts/profile/edit/").await;
-    let form = Form::new()
-        .text("csrf_token", token)
-        .text("display_name", "Stored")
-        .text("email", "stored@example.com")
-        .text("bio", "")
-        .part("avatar", Part::bytes(png).file_name("me.png"));
-    app.client
-        .post(app.url("/accounts/profile/edit/"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn avatar_of(app: &TestApp, username: &str) -> Option<String> {
     models::find_by_username(&app.state.db, username)
         .await
@@ -81,7 +65,13 @@ async fn uploads_live_in_the_store_and_another_instance_serves_them() {
         crate::helpers::run(backend, &pairs(&s3), |one| async move {
             let s3 = owned;
             one.signed_up("stored").await;
-            let resp = upload_avatar(&one, crate::helpers::png_bytes(300, 200)).await;
+            let resp = edit_profile(
+                &one,
+                "Stored",
+                "stored@example.com",
+                crate::helpers::png_bytes(300, 200),
+            )
+            .await;
             assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
             let key = avatar_of(&one, "stored").await.expect("avatar saved");
             let thumb = trellis::accounts::thumb_key(&key);
@@ -117,7 +107,13 @@ async fn uploads_live_in_the_store_and_another_instance_serves_them() {
             assert_eq!(resp.status(), 200);
 
             // Replacing the avatar removes the old files from the bucket.
-            let resp = upload_avatar(&one, crate::helpers::png_bytes(64, 64)).await;
+            let resp = edit_profile(
+                &one,
+                "Stored",
+                "stored@example.com",
+                crate::helpers::png_bytes(64, 64),
+            )
+            .await;
             assert_eq!(resp.status(), 303);
             let new_key = avatar_of(&one, "stored").await.unwrap();
             assert_ne!(new_key, key);
@@ -156,7 +152,13 @@ async fn a_store_that_is_down_gives_503_and_nothing_half_saved() {
     }
     crate::helpers::run(Backend::Sqlite, &pairs(&s3), |app| async move {
         app.signed_up("outage").await;
-        let resp = upload_avatar(&app, crate::helpers::png_bytes(100, 100)).await;
+        let resp = edit_profile(
+            &app,
+            "Stored",
+            "stored@example.com",
+            crate::helpers::png_bytes(100, 100),
+        )
+        .await;
         assert_eq!(resp.status(), 503);
         let body = resp.text().await.unwrap();
         assert!(body.contains("File storage is unavailable"), "{body}");

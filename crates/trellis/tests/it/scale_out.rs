@@ -25,10 +25,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::multipart::{Form, Part};
 use reqwest::redirect::Policy;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, FromQueryResult, Statement};
+use sea_orm::{Database, DatabaseConnection, FromQueryResult, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TEST_PASSWORD, extract_csrf, png_bytes, service};
+use crate::helpers::{PgDatabase, TEST_PASSWORD, extract_csrf, png_bytes, quiet, service};
 
 const NGINX: &str = "/usr/sbin/nginx";
 /// How long a process gets to answer `/healthz` after it was started. Generous: the machine may be
@@ -62,8 +62,8 @@ async fn two_instances_behind_nginx_behave_as_one_site() {
         return;
     };
     let shared = Shared::new(&redis_url, &s3_url);
-    let db = PgDatabase::create(&admin_url).await;
-    let outcome = tokio::spawn(scenario(nginx, db.url.clone(), shared.clone())).await;
+    let (db, database_url) = PgDatabase::create_on(&admin_url).await;
+    let outcome = tokio::spawn(scenario(nginx, database_url, shared.clone())).await;
     // Cleaned up whether or not the scenario passed; the processes were killed when it ended.
     db.drop().await;
     shared.clean_up().await;
@@ -1135,53 +1135,6 @@ fn nginx_binary() -> Option<&'static str> {
     }
     eprintln!("skipped: {NGINX} is missing, so the scale-out test did not run");
     None
-}
-
-/// A database of this test's own on the server `TEST_DATABASE_URL` names.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create(admin_url: &str) -> PgDatabase {
-        let name = format!("trellis_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(quiet(admin_url))
-            .await
-            .expect("connect to TEST_DATABASE_URL");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create the test database");
-        admin.close().await.ok();
-        let mut url = url::Url::parse(admin_url).expect("TEST_DATABASE_URL is a URL");
-        url.set_path(&name);
-        PgDatabase {
-            admin_url: admin_url.to_string(),
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    /// Drops the database, closing whatever connections are left.
-    async fn drop(self) {
-        if let Ok(admin) = Database::connect(quiet(&self.admin_url)).await {
-            let _ = admin
-                .execute_unprepared(&format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    self.name
-                ))
-                .await;
-            admin.close().await.ok();
-        }
-    }
-}
-
-fn quiet(url: &str) -> sea_orm::ConnectOptions {
-    let mut options = sea_orm::ConnectOptions::new(url.to_string());
-    options.sqlx_logging(false);
-    options
 }
 
 // ---------------------------------------------------------------- HTTP

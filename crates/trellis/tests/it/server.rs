@@ -151,10 +151,16 @@ async fn a_keep_alive_client_makes_several_requests_on_one_connection_until_it_i
     );
 }
 
-/// A request whose body is still arriving when shutdown begins is answered in full; the server refuses
-/// new connections meanwhile and stops once it is done.
-#[tokio::test]
-async fn shutdown_lets_a_slow_upload_finish_and_refuses_new_clients() {
+/// An app serving a fresh SQLite database until the test sends on `stop`; `server` ends when it has.
+struct Stoppable {
+    address: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The data directory, kept until the test ends.
+    _tmp: tempfile::TempDir,
+}
+
+async fn stoppable_app() -> Stoppable {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().display().to_string();
     let database_url = format!("sqlite://{}/test.sqlite3?mode=rwc", data);
@@ -174,6 +180,24 @@ async fn shutdown_lets_a_slow_upload_finish_and_refuses_new_clients() {
     let server = tokio::spawn(app.run_with_shutdown(async {
         let _ = stopped.await;
     }));
+    Stoppable {
+        address,
+        stop,
+        server,
+        _tmp: tmp,
+    }
+}
+
+/// A request whose body is still arriving when shutdown begins is answered in full; the server refuses
+/// new connections meanwhile and stops once it is done.
+#[tokio::test]
+async fn shutdown_lets_a_slow_upload_finish_and_refuses_new_clients() {
+    let Stoppable {
+        address,
+        stop,
+        server,
+        _tmp,
+    } = stoppable_app().await;
 
     let text = r#"{"text":"Slow to arrive, but a delight.","model":"lexicon"}"#;
     let mut upload = RawClient::connect(&address).await;
@@ -217,25 +241,12 @@ async fn shutdown_lets_a_slow_upload_finish_and_refuses_new_clients() {
 /// stays open: the request is answered, and then the connection closes.
 #[tokio::test]
 async fn a_request_on_an_idle_connection_during_shutdown_is_answered_not_dropped() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().display().to_string();
-    let database_url = format!("sqlite://{}/test.sqlite3?mode=rwc", data);
-    let settings = trellis::Settings::from_pairs(&[
-        ("bind", "127.0.0.1:0"),
-        ("data_dir", &data),
-        ("database_url", &database_url),
-        ("email_backend", "file"),
-        ("log_level", "warn"),
-    ])
-    .unwrap();
-    let app = trellis::Application::build(settings, trellis::StartOptions { migrate: true })
-        .await
-        .unwrap();
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_with_shutdown(async {
-        let _ = stopped.await;
-    }));
+    let Stoppable {
+        address,
+        stop,
+        server,
+        _tmp,
+    } = stoppable_app().await;
 
     let mut kept = RawClient::connect(&address).await;
     kept.send(HEALTHZ).await;

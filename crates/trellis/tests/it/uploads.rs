@@ -36,7 +36,8 @@ fn huge_png() -> Vec<u8> {
     out.into_inner()
 }
 
-async fn edit_profile(
+/// Submits the profile form with `avatar` as the uploaded image (also used by the object storage tests).
+pub(crate) async fn edit_profile(
     app: &TestApp,
     name: &str,
     email: &str,
