@@ -24,6 +24,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
 use crate::state::AppState;
+use crate::storage;
 
 /// How long a claim holds without a heartbeat.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -33,6 +34,8 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_secs(2);
 /// How often expired leases are swept.
 const SWEEP: Duration = Duration::from_secs(15);
+/// Abandoned pending uploads are looked for once an hour (every 240 sweeps), starting at start-up.
+const PENDING_SWEEP_TICKS: u64 = 240;
 
 pub mod job {
     use super::*;
@@ -383,11 +386,24 @@ pub async fn run_workers(state: AppState, count: u32, shutdown: watch::Receiver<
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP);
+            let mut ticks: u64 = 0;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = shutdown.changed() => break,
                 }
+                if ticks.is_multiple_of(PENDING_SWEEP_TICKS) {
+                    let storage = &state.storage;
+                    match storage
+                        .delete_older_than(storage::PENDING_PREFIX, storage::PENDING_MAX_AGE)
+                        .await
+                    {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(files = n, "removed abandoned pending uploads"),
+                        Err(e) => tracing::warn!(error = %e, "removing pending uploads failed"),
+                    }
+                }
+                ticks += 1;
                 match sweep_expired(&state.db).await {
                     Ok(0) => {}
                     Ok(n) => {

@@ -243,7 +243,36 @@ impl Storage {
         keys.sort();
         Ok(keys)
     }
+
+    /// Deletes what was stored under `prefix` more than `age` ago; returns how many objects went.
+    pub async fn delete_older_than(&self, prefix: &str, age: Duration) -> anyhow::Result<usize> {
+        let Some(dir) = valid_key(prefix) else {
+            return Ok(0);
+        };
+        let cutoff = chrono::Utc::now() - age;
+        let stale: Vec<ObjectPath> = self
+            .store
+            .list(Some(&dir))
+            .try_filter(|meta| std::future::ready(meta.last_modified < cutoff))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .with_context(|| format!("listing {prefix} in {}", self.location))?;
+        for path in &stale {
+            match self.store.delete(path).await {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e).with_context(|| format!("deleting {path}")),
+            }
+        }
+        Ok(stale.len())
+    }
 }
+
+/// Uploads held between a form's preview (or refusal) and its save, so the user need not choose the file
+/// again. Removed when saved, and by the job sweeper once older than [`PENDING_MAX_AGE`].
+pub const PENDING_PREFIX: &str = "pending";
+pub const PENDING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 #[cfg(test)]
 mod tests {

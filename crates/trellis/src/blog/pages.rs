@@ -320,6 +320,8 @@ struct PostForm {
     action: String,
     remove_cover: bool,
     cover: Option<Vec<u8>>,
+    /// A cover chosen before a preview or a refusal, held until the save (see `posts::hold_cover`).
+    held_cover: String,
 }
 
 impl PostForm {
@@ -335,14 +337,18 @@ impl PostForm {
             action: form.take_text("action"),
             remove_cover: form.has("remove_cover"),
             cover: form.take_file("cover").map(|f| f.bytes.to_vec()),
+            held_cover: form.take_text("held_cover"),
         })
     }
 
     fn value(&self, cover: Option<&str>) -> Value {
+        let held =
+            (!self.held_cover.is_empty()).then(|| posts::pending_cover_key(&self.held_cover));
         context! {
             title => self.title, slug => self.slug, description => self.description, body => self.body,
             tags => self.tags, status => if self.status.is_empty() { DRAFT } else { self.status.as_str() },
-            cover_thumb => cover.map(|c| Storage::url(&cover_thumb_key(c))),
+            cover_thumb => held.as_deref().or(cover).map(|c| Storage::url(&cover_thumb_key(c))),
+            held_cover => self.held_cover, remove_cover => self.remove_cover,
         }
     }
 }
@@ -418,30 +424,73 @@ fn validate(form: &PostForm, may_publish: bool, errors: &mut FieldErrors) -> Opt
     })
 }
 
-/// The checks that need the database or the image decoder: a free slug, and a cover that really is an
-/// image (decoded and re-encoded, not yet stored).
-async fn check_slug_and_cover(
+/// A free slug: the check that needs the database.
+async fn check_slug(
     state: &AppState,
-    form: &PostForm,
     clean: Option<&PostInput>,
     post_id: Option<i64>,
     errors: &mut FieldErrors,
-) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+) -> Result<()> {
     if let Some(slug) = clean.and_then(|c| c.slug.as_deref())
         && models::slug_taken(&state.db, slug, post_id).await?
     {
         errors.add("slug", "has already been taken");
     }
-    let Some(bytes) = form.cover.clone() else {
-        return Ok(None);
-    };
-    match posts::process_cover(state, bytes).await? {
-        Ok(pair) => Ok(Some(pair)),
-        Err(msg) => {
-            errors.add("cover", msg);
-            Ok(None)
-        }
+    Ok(())
+}
+
+/// The cover this submission asks for, decoded and re-encoded but not yet stored: a newly chosen file
+/// if there is one (a bad one is an error on `cover`), else the one held from an earlier preview or
+/// refusal, unless "Remove the cover" is ticked. A new file replaces what was held.
+async fn chosen_cover(
+    state: &AppState,
+    me: i64,
+    form: &mut PostForm,
+    errors: &mut FieldErrors,
+) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    if !posts::own_held_cover(&form.held_cover, me) {
+        form.held_cover.clear();
     }
+    if let Some(bytes) = form.cover.take() {
+        return match posts::process_cover(state, bytes).await? {
+            Ok(pair) => {
+                if !form.held_cover.is_empty() {
+                    posts::drop_held_cover(&state.storage, &form.held_cover).await;
+                    form.held_cover.clear();
+                }
+                Ok(Some(pair))
+            }
+            Err(msg) => {
+                errors.add("cover", msg);
+                Ok(None)
+            }
+        };
+    }
+    if form.held_cover.is_empty() || form.remove_cover {
+        return Ok(None);
+    }
+    let held = posts::held_cover(&state.storage, &form.held_cover).await?;
+    if held.is_none() {
+        form.held_cover.clear();
+        errors.add("cover", "was no longer kept; choose the file again");
+    }
+    Ok(held)
+}
+
+/// Before the form is shown again (a preview, or a refusal), a newly chosen cover is held so the author
+/// need not choose it again; the form then carries its name.
+async fn hold_for_redisplay(
+    state: &AppState,
+    me: i64,
+    form: &mut PostForm,
+    cover: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<()> {
+    if let Some(pair) = cover
+        && form.held_cover.is_empty()
+    {
+        form.held_cover = posts::hold_cover(&state.storage, me, pair).await?;
+    }
+    Ok(())
 }
 
 async fn render_form(
@@ -539,10 +588,12 @@ async fn create(ctx: Ctx, actor: Actor, multipart: Multipart) -> Result<Response
     }
     let me = actor.id().expect("signed in");
     let may_publish = actor.can_publish(me);
-    let form = PostForm::read(multipart).await?;
+    let mut form = PostForm::read(multipart).await?;
     let mut errors = FieldErrors::new();
     let clean = validate(&form, may_publish, &mut errors);
+    let cover = chosen_cover(&ctx.state, me, &mut form, &mut errors).await?;
     if form.action == "preview" {
+        hold_for_redisplay(&ctx.state, me, &mut form, cover).await?;
         let preview = preview_html(&form.body, &mut errors).await?;
         return render_form(
             &ctx,
@@ -555,8 +606,9 @@ async fn create(ctx: Ctx, actor: Actor, multipart: Multipart) -> Result<Response
         )
         .await;
     }
-    let cover = check_slug_and_cover(&ctx.state, &form, clean.as_ref(), None, &mut errors).await?;
+    check_slug(&ctx.state, clean.as_ref(), None, &mut errors).await?;
     let Some(clean) = clean.filter(|_| errors.is_empty()) else {
+        hold_for_redisplay(&ctx.state, me, &mut form, cover).await?;
         return render_form(
             &ctx,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -569,6 +621,9 @@ async fn create(ctx: Ctx, actor: Actor, multipart: Multipart) -> Result<Response
         .await;
     };
     let saved = posts::create(&ctx.state, me, &clean, cover).await?;
+    if !form.held_cover.is_empty() {
+        posts::drop_held_cover(&ctx.state.storage, &form.held_cover).await;
+    }
     ctx.flash("success", "Your post was saved.").await;
     Ok(Redirect::to(&format!("/blog/{}/", saved.slug)).into_response())
 }
@@ -632,16 +687,18 @@ async fn update(
     }
     let post = post_for(&ctx.state, &actor, &slug, |a, author| a.can_edit(author)).await?;
     let may_publish = actor.can_publish(post.author_id);
-    let form = PostForm::read(multipart).await?;
+    let me = actor.id().expect("signed in");
+    let mut form = PostForm::read(multipart).await?;
     // Someone who may edit but not publish keeps the current status.
-    let mut form = form;
     if !may_publish {
         form.status = post.status.clone();
     }
     let mut errors = FieldErrors::new();
     let clean = validate(&form, may_publish || post.status == PUBLISHED, &mut errors);
+    let cover = chosen_cover(&ctx.state, me, &mut form, &mut errors).await?;
     let editing = Some((post.slug.as_str(), post.cover.as_deref()));
     if form.action == "preview" {
+        hold_for_redisplay(&ctx.state, me, &mut form, cover).await?;
         let preview = preview_html(&form.body, &mut errors).await?;
         return render_form(
             &ctx,
@@ -654,15 +711,9 @@ async fn update(
         )
         .await;
     }
-    let cover = check_slug_and_cover(
-        &ctx.state,
-        &form,
-        clean.as_ref(),
-        Some(post.id),
-        &mut errors,
-    )
-    .await?;
+    check_slug(&ctx.state, clean.as_ref(), Some(post.id), &mut errors).await?;
     let Some(clean) = clean.filter(|_| errors.is_empty()) else {
+        hold_for_redisplay(&ctx.state, me, &mut form, cover).await?;
         return render_form(
             &ctx,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -688,6 +739,9 @@ async fn update(
         },
     };
     let saved = posts::update(&ctx.state, &post, changes).await?;
+    if !form.held_cover.is_empty() {
+        posts::drop_held_cover(&ctx.state.storage, &form.held_cover).await;
+    }
     ctx.flash("success", "Your changes were saved.").await;
     Ok(Redirect::to(&format!("/blog/{}/", saved.slug)).into_response())
 }

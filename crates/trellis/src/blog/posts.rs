@@ -86,6 +86,45 @@ pub async fn store_cover(storage: &Storage, pair: (Vec<u8>, Vec<u8>)) -> Result<
     Ok(key)
 }
 
+/// Holds a processed cover between a preview and the save, so the author need not choose the file again.
+/// The returned name is `<user id>/<uuid>`: only that user's save can claim it.
+pub async fn hold_cover(storage: &Storage, user: i64, pair: (Vec<u8>, Vec<u8>)) -> Result<String> {
+    let name = format!("{user}/{}", uuid::Uuid::new_v4().simple());
+    let key = pending_cover_key(&name);
+    storage
+        .put_pair((&key, &pair.0), (&cover_thumb_key(&key), &pair.1))
+        .await?;
+    Ok(name)
+}
+
+/// The storage key of a held cover, from its name as the form carries it.
+pub fn pending_cover_key(name: &str) -> String {
+    format!("{}/covers/{name}.jpg", crate::storage::PENDING_PREFIX)
+}
+
+/// Checks that a held cover's name from a form belongs to `user` and is well formed.
+pub fn own_held_cover(name: &str, user: i64) -> bool {
+    name.strip_prefix(&format!("{user}/"))
+        .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The cover held under `name`, if it is still there.
+pub async fn held_cover(storage: &Storage, name: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let key = pending_cover_key(name);
+    let (Some(full), Some(thumb)) = (
+        storage.get(&key).await?,
+        storage.get(&cover_thumb_key(&key)).await?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some((full, thumb)))
+}
+
+/// Forgets a held cover (after it was saved, replaced or dropped).
+pub async fn drop_held_cover(storage: &Storage, name: &str) {
+    delete_cover(storage, &pending_cover_key(name)).await;
+}
+
 async fn delete_cover(storage: &Storage, key: &str) {
     let _ = storage.delete(key).await;
     let _ = storage.delete(&cover_thumb_key(key)).await;

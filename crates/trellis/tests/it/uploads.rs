@@ -11,6 +11,7 @@ db_tests! {
     an_8000_by_1_cover_is_stored_at_cover_size;
     an_avatar_over_the_pixel_limit_is_refused_and_nothing_is_stored;
     a_cover_over_the_pixel_limit_is_refused_and_nothing_is_stored;
+    a_cover_chosen_before_a_preview_or_a_refusal_is_kept_until_the_save;
     an_upload_past_the_body_limit_without_a_length_is_413 ["max_body_bytes" = "65536", "password_validators" = "length"];
 }
 
@@ -154,6 +155,124 @@ async fn a_cover_over_the_pixel_limit_is_refused_and_nothing_is_stored(app: Test
             .is_none()
     );
     assert!(app.state.storage.list("covers").await.unwrap().is_empty());
+}
+
+/// The `held_cover` value in a rendered editor form.
+fn held_cover(html: &str) -> String {
+    let at = html
+        .find("name=\"held_cover\" value=\"")
+        .unwrap_or_else(|| panic!("no held cover in the form: {html}"));
+    let rest = &html[at + "name=\"held_cover\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+async fn a_cover_chosen_before_a_preview_or_a_refusal_is_kept_until_the_save(app: TestApp) {
+    let author = app.user("previewer", &["authors"], false).await;
+    let cover = crate::helpers::png_bytes(64, 48);
+    let send = |fields: Vec<(&'static str, String)>, file: Option<Vec<u8>>| {
+        let author = &author;
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            author
+                .post_multipart(
+                    "/blog/new/",
+                    "/blog/new/",
+                    &fields,
+                    file.map(|f| ("cover", f, "cover.png")),
+                )
+                .await
+        }
+    };
+    let base = |action: &str| {
+        vec![
+            ("title", "Held cover".to_string()),
+            ("body", "text".to_string()),
+            ("status", "published".to_string()),
+            ("action", action.to_string()),
+        ]
+    };
+
+    // Preview with a file: the form comes back holding it, its thumbnail shown.
+    let resp = send(base("preview"), Some(cover.clone())).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    let held = held_cover(&html);
+    assert!(html.contains("alt=\"Chosen cover\""), "{html}");
+    let pending = app.state.storage.list("pending").await.unwrap();
+    assert_eq!(pending.len(), 2, "the cover and its thumbnail: {pending:?}");
+
+    // Someone else cannot claim it: their post is saved without a cover and the held one stays.
+    let other = app.user("claimer", &["authors"], false).await;
+    let token = other.csrf_token("/blog/new/").await;
+    let form = Form::new()
+        .text("csrf_token", token)
+        .text("title", "Not mine")
+        .text("body", "text")
+        .text("status", "published")
+        .text("action", "save")
+        .text("held_cover", held.clone());
+    let resp = other
+        .client
+        .post(other.url("/blog/new/"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let theirs = trellis::blog::models::by_slug(&app.state.db, "not-mine")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(theirs.row.cover.is_none());
+
+    // A refusal (no title) keeps holding it; the save without choosing the file again uses it.
+    let mut refused = base("save");
+    refused[0].1.clear();
+    refused.push(("held_cover", held.clone()));
+    let resp = send(refused, None).await;
+    assert_eq!(resp.status(), 422);
+    assert_eq!(held_cover(&resp.text().await.unwrap()), held);
+    let mut save = base("save");
+    save.push(("held_cover", held.clone()));
+    let resp = send(save, None).await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    let post = trellis::blog::models::by_slug(&app.state.db, "held-cover")
+        .await
+        .unwrap()
+        .unwrap();
+    let key = post
+        .row
+        .cover
+        .expect("the held cover was saved with the post");
+    assert_eq!(media_size(&app, &key).await, (64, 48));
+    assert!(
+        app.state.storage.list("pending").await.unwrap().is_empty(),
+        "nothing is held once saved"
+    );
+
+    // A held cover that is gone (swept) is named, not silently dropped.
+    let mut stale = base("save");
+    stale[0].1 = "Stale cover".into();
+    stale.push(("held_cover", held));
+    let resp = send(stale, None).await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("no longer kept; choose the file again")
+    );
+
+    // An abandoned preview's cover is swept once old enough, not before.
+    let resp = send(base("preview"), Some(cover)).await;
+    assert_eq!(resp.status(), 200);
+    let storage = &app.state.storage;
+    let prefix = trellis::storage::PENDING_PREFIX;
+    let day = trellis::storage::PENDING_MAX_AGE;
+    assert_eq!(storage.delete_older_than(prefix, day).await.unwrap(), 0);
+    let zero = std::time::Duration::ZERO;
+    assert_eq!(storage.delete_older_than(prefix, zero).await.unwrap(), 2);
+    assert!(storage.list(prefix).await.unwrap().is_empty());
 }
 
 /// A body sent in chunks has no length to refuse up front: the limit is met while the form is read,
