@@ -8,7 +8,7 @@
 //! HTML that would be sanitized, before the sanitizer sees it. Rendering runs on the blocking pool, at
 //! most one body per CPU core at a time, so a slow one never holds up other requests.
 
-use pulldown_cmark::{Options, Parser};
+use pulldown_cmark::{Event, Options, Parser};
 
 use crate::blocking::Lane;
 use crate::error::AppError;
@@ -123,10 +123,12 @@ pub fn sanitize(html: &str) -> String {
     ammonia::Builder::default()
         .link_rel(Some("nofollow noopener noreferrer"))
         .add_tags(["input"])
-        .add_tag_attributes("input", ["checked"])
+        .add_tag_attributes("input", ["checked", "aria-label"])
         .set_tag_attribute_value("input", "type", "checkbox")
         .set_tag_attribute_value("input", "disabled", "")
         .add_tag_attributes("div", ["id"])
+        // A code block that scrolls sideways must be reachable from the keyboard to be scrolled.
+        .set_tag_attribute_value("pre", "tabindex", "0")
         .add_allowed_classes("div", ["footnote-definition"])
         .add_allowed_classes("sup", ["footnote-reference", "footnote-definition-label"])
         .add_allowed_classes("li", ["task-list-item"])
@@ -147,7 +149,18 @@ const ID_PREFIX: &str = "md-";
 /// Markdown to HTML, not yet sanitized, with SVG and MathML taken out of their namespaces (see `foreign_off`).
 pub fn unsanitized_html(source: &str) -> String {
     let mut html = String::with_capacity(source.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, markdown_parser(source));
+    // A task's box gets words, so a screen reader says more than "checkbox".
+    let events = markdown_parser(source).map(|event| match event {
+        Event::TaskListMarker(done) => Event::InlineHtml(
+            match done {
+                true => r#"<input type="checkbox" disabled checked aria-label="Done"> "#,
+                false => r#"<input type="checkbox" disabled aria-label="Not done"> "#,
+            }
+            .into(),
+        ),
+        other => other,
+    });
+    pulldown_cmark::html::push_html(&mut html, events);
     foreign_off(html)
 }
 
@@ -397,6 +410,12 @@ mod tests {
         assert_eq!(html.matches("type=\"checkbox\"").count(), 2, "{html}");
         assert_eq!(html.matches("disabled").count(), 2, "{html}");
         assert_eq!(html.matches("checked").count(), 1, "{html}");
+        assert!(
+            html.contains("aria-label=\"Done\"") && html.contains("aria-label=\"Not done\""),
+            "each box is named: {html}"
+        );
+        // A code block can be scrolled from the keyboard.
+        assert!(render_markdown("```\nx\n```\n").contains("<pre tabindex=\"0\">"));
         // Raw HTML cannot use the allowance for anything but an inert checkbox.
         let raw =
             render_markdown("<input type=\"text\" name=\"password\" onfocus=\"x()\" value=\"v\">");

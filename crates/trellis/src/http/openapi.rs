@@ -3,6 +3,7 @@
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -177,7 +178,19 @@ pub fn split(registry: &Registry) -> (Router<AppState>, utoipa::openapi::OpenApi
 pub fn router(registry: &Registry) -> Router<AppState> {
     let (router, api) = split(registry);
     // Swagger UI sets inline styles; its pages alone get a CSP that allows them.
-    let docs: Router<AppState> = Router::from(SwaggerUi::new("/api/docs").url("/api/openapi.json", api)).layer(
+    // The base layout leaves out the top bar, whose URL box and buttons have no labels and too little
+    // contrast; the document is one URL anyway.
+    // Without deep links an operation's summary is one button, not a button with a link inside it.
+    // (A config naming the document's URL is used as it is; without one, the defaults would come back.)
+    let config = utoipa_swagger_ui::Config::from("/api/openapi.json")
+        .use_base_layout()
+        .deep_linking(false);
+    let ui = SwaggerUi::new("/api/docs")
+        .url("/api/openapi.json", api)
+        .config(config);
+    let docs: Router<AppState> = Router::from(ui)
+        .layer(axum::middleware::map_response(docs_contrast))
+        .layer(
         SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -187,6 +200,41 @@ pub fn router(registry: &Registry) -> Router<AppState> {
         ),
     );
     router.merge(docs)
+}
+
+/// Swagger UI's version badges, info links, method badges, Authorize and schema buttons miss WCAG AA
+/// contrast; these rules win over its own.
+const DOCS_STYLE: &str = "<style>.swagger-ui .info .title small{background:#4b525e}\
+    .swagger-ui .info .title small.version-stamp{background:#3d6b00}\
+    .swagger-ui .info a{color:#1f5fb0}\
+    .swagger-ui .opblock .opblock-summary-method{color:#000;text-shadow:none}\
+    .swagger-ui .btn.authorize{color:#1b6e45;border-color:#1b6e45}\
+    .swagger-ui .btn.authorize svg{fill:#1b6e45}\
+    .swagger-ui .json-schema-2020-12-expand-deep-button{color:#595959}\
+    .swagger-ui .json-schema-2020-12__constraint{background-color:#5b3cb0}\
+    .swagger-ui .json-schema-2020-12__constraint--string{background-color:#8a5a00}\
+    .swagger-ui .json-schema-2020-12__attribute--muted{color:#595959}\
+    .swagger-ui .json-schema-2020-12__attribute--warning{color:#c00000}</style>";
+
+/// Adds [`DOCS_STYLE`] to the docs page (the vendored `index.html`); other files pass untouched.
+async fn docs_contrast(res: axum::response::Response) -> axum::response::Response {
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !html {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    // The page is a few kilobytes of our own binary; the limit only guards against surprises.
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let page =
+        String::from_utf8_lossy(&bytes).replacen("</head>", &format!("{DOCS_STYLE}</head>"), 1);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(page))
 }
 
 /// The document as JSON (for `trellis openapi`).

@@ -65,6 +65,7 @@ pub fn app() -> crate::registry::AppConfig {
             "Can manage the shop's catalog, stock and orders",
         )],
         templates: crate::embedded_templates![
+            "shop/_nav.html",
             "shop/_reviews.html",
             "shop/catalog.html",
             "shop/product.html",
