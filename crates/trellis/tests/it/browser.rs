@@ -22,6 +22,11 @@ impl Drop for Driver {
 
 /// Starts chromedriver on a free port and opens a headless session, or `None` when not configured.
 pub async fn driver() -> Option<Driver> {
+    driver_with(&[]).await
+}
+
+/// As [`driver`], with more Chromium switches (e.g. a dark colour scheme).
+pub async fn driver_with(extra: &[&str]) -> Option<Driver> {
     let path = crate::helpers::service("TEST_CHROMEDRIVER", "this browser test")?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -47,6 +52,7 @@ pub async fn driver() -> Option<Driver> {
         "--window-size=1200,900".into(),
         format!("--user-data-dir={}", profile.display()),
     ];
+    args.extend(extra.iter().map(|a| a.to_string()));
     args.sort();
     let mut opts = serde_json::json!({ "args": args });
     if let Ok(bin) = std::env::var("TEST_CHROMIUM") {

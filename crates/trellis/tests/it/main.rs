@@ -29,6 +29,7 @@ mod shop_concurrency;
 mod shop_orders;
 mod shop_reviews;
 mod site;
+mod site_sweep;
 mod todo;
 mod todo_browser;
 mod tracker;

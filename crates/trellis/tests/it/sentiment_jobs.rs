@@ -36,7 +36,7 @@ const NEGATIVE: [&str; 6] = ["dull", "awful", "boring", "dreadful", "tedious", "
 const THINGS: [&str; 6] = ["film", "story", "cast", "script", "ending", "soundtrack"];
 
 /// A labelled CSV: every sentiment word with every noun, alternating classes.
-fn labeled_csv() -> String {
+pub(crate) fn labeled_csv() -> String {
     let mut out = String::from("text,label\n");
     for (i, thing) in THINGS.iter().enumerate() {
         for j in 0..POSITIVE.len() {
@@ -56,7 +56,7 @@ fn labeled_csv() -> String {
 }
 
 impl TestApp {
-    async fn upload(&self, token: &str, name: &str, csv: Vec<u8>) -> (u16, Value) {
+    pub(crate) async fn upload(&self, token: &str, name: &str, csv: Vec<u8>) -> (u16, Value) {
         let form = reqwest::multipart::Form::new()
             .text("name", name.to_string())
             .part(
@@ -79,7 +79,7 @@ impl TestApp {
         )
     }
 
-    async fn start_job(&self, token: &str, body: Value) -> i64 {
+    pub(crate) async fn start_job(&self, token: &str, body: Value) -> i64 {
         let (s, job) = self
             .api(Method::POST, "/api/sentiment/jobs", Some(token), Some(body))
             .await;
@@ -88,7 +88,7 @@ impl TestApp {
     }
 
     /// Polls a job until it has finished.
-    async fn wait_job(&self, token: Option<&str>, id: i64) -> Value {
+    pub(crate) async fn wait_job(&self, token: Option<&str>, id: i64) -> Value {
         for _ in 0..600 {
             let (s, job) = self
                 .api(

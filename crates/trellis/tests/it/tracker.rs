@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, location};
 
-fn seed() -> Vec<u8> {
+pub(crate) fn seed() -> Vec<u8> {
     std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../data/roadmap/seed.md"
