@@ -270,7 +270,23 @@ async fn visible_post(state: &AppState, actor: &Actor, slug: &str) -> Result<Pos
 }
 
 async fn detail(ctx: Ctx, actor: Actor, Path(slug): Path<String>) -> Result<Response> {
-    let summary = visible_post(&ctx.state, &actor, &slug).await?;
+    render_detail(&ctx, &actor, &slug, None).await
+}
+
+/// A refused comment: what was typed and why, shown again in the comment form.
+struct RefusedComment<'a> {
+    body: &'a str,
+    error: String,
+}
+
+/// The post's page; with a refused comment, answered 422 with the comment form still holding its text.
+async fn render_detail(
+    ctx: &Ctx,
+    actor: &Actor,
+    slug: &str,
+    refused: Option<RefusedComment<'_>>,
+) -> Result<Response> {
+    let summary = visible_post(&ctx.state, actor, slug).await?;
     let post = models::find_post(&ctx.state.db, summary.row.id)
         .await?
         .ok_or_else(|| AppError::not_found("post"))?;
@@ -292,7 +308,12 @@ async fn detail(ctx: Ctx, actor: Actor, Path(slug): Path<String>) -> Result<Resp
         })
         .collect();
     let author_id = post.author_id;
-    ctx.render(
+    let status = match refused {
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    };
+    ctx.render_status(
+        status,
         "blog/detail.html",
         context! {
             post => post_value(&summary),
@@ -302,6 +323,8 @@ async fn detail(ctx: Ctx, actor: Actor, Path(slug): Path<String>) -> Result<Resp
             can_delete => actor.can_delete(author_id),
             can_publish => actor.can_publish(author_id),
             can_comment => actor.can_comment(),
+            comment_body => refused.as_ref().map(|r| r.body),
+            comment_error => refused.as_ref().map(|r| r.error.as_str()),
         },
     )
     .await
@@ -841,7 +864,7 @@ async fn add_comment(
     };
     let body = form.body.trim();
     if body.is_empty() || body.chars().count() > super::COMMENT_MAX {
-        let msg = if body.is_empty() {
+        let error = if body.is_empty() {
             "Comment can't be blank.".to_string()
         } else {
             format!(
@@ -849,8 +872,11 @@ async fn add_comment(
                 super::COMMENT_MAX
             )
         };
-        ctx.flash("error", msg).await;
-        return Ok(Redirect::to(&format!("/blog/{slug}/#comments")).into_response());
+        let refused = RefusedComment {
+            body: &form.body,
+            error,
+        };
+        return render_detail(&ctx, &actor, &slug, Some(refused)).await;
     }
     let now = Utc::now();
     comment::ActiveModel {

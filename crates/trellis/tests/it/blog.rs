@@ -388,22 +388,40 @@ async fn comments_follow_their_rules(app: TestApp) {
         )
         .await;
     assert_eq!(resp.status(), 404);
-    // Blank comments are refused with a message.
+    // Blank and over-long comments are refused beside the form, which keeps what was typed.
     let resp = c
         .reader
         .post_form_from("/blog/", &path, &[("body", "   ")])
         .await;
-    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.status(), 422);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Comment can&#x27;t be blank"), "{page}");
+    assert!(page.contains("aria-invalid=\"true\""));
+    let long = format!("My long thoughts {}", "x".repeat(5000));
+    let resp = c
+        .reader
+        .post_form_from("/blog/", &path, &[("body", &long)])
+        .await;
+    assert_eq!(resp.status(), 422);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Comment is too long (maximum is"), "{page}");
+    assert!(page.contains(&long), "the text is still in the form");
+    let stored = trellis::blog::models::comments_of(&app.state.db, post_id(&app, &slug).await)
+        .await
+        .unwrap();
     assert!(
-        c.reader
-            .get_text(&format!("/blog/{slug}/"))
-            .await
-            .contains("Comment can&#x27;t be blank")
-            || c.reader
-                .get_text(&format!("/blog/{slug}/"))
-                .await
-                .contains("Comments (0)")
+        stored.iter().all(|c| !c.body.contains("My long thoughts")),
+        "nothing stored"
     );
+}
+
+async fn post_id(app: &TestApp, slug: &str) -> i64 {
+    models::by_slug(&app.state.db, slug)
+        .await
+        .unwrap()
+        .unwrap()
+        .row
+        .id
 }
 
 async fn an_author_writes_publishes_and_readers_see_it(app: TestApp) {
