@@ -6,13 +6,14 @@ use reqwest::Method;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, location};
 
 db_tests! {
     a_cart_adds_sets_removes_and_clears_with_totals_from_current_prices;
     a_cart_is_in_one_currency_and_holds_only_variants_on_sale;
     each_customer_sees_only_their_own_cart;
     a_visitors_cart_joins_their_own_when_they_sign_in;
+    a_refused_add_to_cart_shows_the_chosen_variant_and_quantity_again;
     only_shop_managers_create_list_and_change_vouchers;
     each_voucher_rule_is_enforced_at_checkout;
     a_voucher_used_up_is_refused_and_its_limit_counts_orders;
@@ -342,6 +343,51 @@ async fn each_customer_sees_only_their_own_cart(app: TestApp) {
         .api(Method::GET, "/api/shop/cart", Some(&ann), None)
         .await;
     assert_eq!(cart["lines"][0]["quantity"], 4);
+}
+
+async fn a_refused_add_to_cart_shows_the_chosen_variant_and_quantity_again(app: TestApp) {
+    let v = variant(&app, "JUG-1", 800, 3, "USD").await;
+    let page = "/shop/products/jug-1";
+    let token = app.csrf_token(page).await;
+    let resp = app
+        .post_form_raw(
+            "/shop/cart/add",
+            &[
+                ("csrf_token", &token),
+                ("variant", &v.to_string()),
+                ("quantity", "1200"),
+                ("next", page),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let back = location(&resp);
+    assert_eq!(back, format!("{page}?variant={v}&quantity=1200"));
+    let html = app.get_text(&back).await;
+    assert!(html.contains("name=\"quantity\" value=\"1200\""), "{html}");
+    assert!(html.contains(&format!("value=\"{v}\" checked")), "{html}");
+    assert!(
+        html.contains("message-error"),
+        "the refusal is shown: {html}"
+    );
+    let cart = app.get_text("/shop/cart").await;
+    assert!(
+        cart.contains("data-testid=\"cart-empty\""),
+        "nothing added: {cart}"
+    );
+    // A success goes back without the query.
+    let resp = app
+        .post_form_raw(
+            "/shop/cart/add",
+            &[
+                ("csrf_token", &token),
+                ("variant", &v.to_string()),
+                ("quantity", "2"),
+                ("next", page),
+            ],
+        )
+        .await;
+    assert_eq!(location(&resp), page);
 }
 
 async fn a_visitors_cart_joins_their_own_when_they_sign_in(app: TestApp) {

@@ -183,7 +183,18 @@ async fn catalog(ctx: Ctx, Query(mut q): Query<HashMap<String, String>>) -> Resu
     .await
 }
 
-async fn product(ctx: Ctx, Path(slug): Path<String>) -> Result<Response> {
+/// What the add-to-cart form held when the cart refused it, sent back so the form shows it again.
+#[derive(serde::Deserialize)]
+struct Choice {
+    variant: Option<String>,
+    quantity: Option<String>,
+}
+
+async fn product(
+    ctx: Ctx,
+    Path(slug): Path<String>,
+    Query(choice): Query<Choice>,
+) -> Result<Response> {
     let db = &ctx.state.db;
     let p = super::product_by_slug(db, &slug)
         .await?
@@ -257,7 +268,12 @@ async fn product(ctx: Ctx, Path(slug): Path<String>) -> Result<Response> {
             images => images,
             variants => variant_values,
             any_available => variants.iter().any(|v| v.stock > 0),
-            selected => variants.iter().find(|v| v.stock > 0).map(|v| v.id),
+            selected => choice
+                .variant
+                .and_then(|v| v.parse::<i64>().ok())
+                .filter(|id| variants.iter().any(|v| v.id == *id && v.stock > 0))
+                .or_else(|| variants.iter().find(|v| v.stock > 0).map(|v| v.id)),
+            quantity => choice.quantity.filter(|q| q.len() <= 20).unwrap_or_else(|| "1".into()),
             next => url,
         },
     )

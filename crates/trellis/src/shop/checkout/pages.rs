@@ -118,6 +118,18 @@ fn number(raw: &str, field: &str) -> Result<i64> {
 
 /// Runs a cart change and goes back where the form came from; a refusal is shown there as a message.
 async fn after(ctx: &Ctx, done: Result<()>, next: &str) -> Result<Response> {
+    after_keeping(ctx, done, next, None).await
+}
+
+/// As [`after`]; when the change is refused, `kept` (the form's own fields) goes back to `next` in its
+/// query, so the form there shows what was chosen rather than its defaults.
+async fn after_keeping(
+    ctx: &Ctx,
+    done: Result<()>,
+    next: &str,
+    kept: Option<&LineForm>,
+) -> Result<Response> {
+    let refused = done.is_err();
     match done {
         Ok(()) => {}
         Err(AppError::Validation(e)) | Err(AppError::Conflict(e)) => {
@@ -133,11 +145,18 @@ async fn after(ctx: &Ctx, done: Result<()>, next: &str) -> Result<Response> {
         Err(AppError::NotFound(_)) => ctx.flash("error", "That item is not in your cart.").await,
         Err(e) => return Err(e),
     }
-    let next = if next.is_empty() {
+    let mut next = if next.is_empty() {
         "/shop/cart".to_string()
     } else {
         safe_next(Some(next))
     };
+    if let Some(form) = kept.filter(|_| refused && !next.contains('?')) {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("variant", &form.variant)
+            .append_pair("quantity", &form.quantity)
+            .finish();
+        next = format!("{next}?{query}");
+    }
     Ok(Redirect::to(&next).into_response())
 }
 
@@ -157,7 +176,7 @@ async fn add(ctx: Ctx, axum::Form(form): axum::Form<LineForm>) -> Result<Respons
         Ok(())
     }
     .await;
-    after(&ctx, done, &form.next).await
+    after_keeping(&ctx, done, &form.next, Some(&form)).await
 }
 
 async fn update(ctx: Ctx, axum::Form(form): axum::Form<LineForm>) -> Result<Response> {
