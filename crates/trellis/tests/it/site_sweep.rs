@@ -506,3 +506,159 @@ async fn every_page_fits_a_phone_passes_axe_and_is_photographed() {
         problems.join("\n")
     );
 }
+
+/// Forms a refusal test must not send: they sign out, destroy, or have nothing typed to keep.
+fn form_is_skipped(action: &str) -> bool {
+    [
+        "logout",
+        "delete",
+        "revoke",
+        "cancel",
+        "clear-completed",
+        "toggle",
+        "publish",
+        "/share/",
+        "/items/",
+        "/pay",
+        "/ship",
+        "/deliver",
+        "/refund",
+        "confirm ",
+    ]
+    .iter()
+    .any(|word| action.contains(word))
+}
+
+/// Fills form number `index` of the page (among its POST forms) and submits it with its first button,
+/// so that it is likely refused: the first required text field is left empty and every other field gets
+/// a value naming it (numbers 7777, dates 2031-02-03). A form whose only field is the required one gets
+/// 5,000 characters there instead. Returns the values typed, or null when there is nothing to type into.
+const FILL_AND_SUBMIT: &str = r#"
+  const [index] = arguments;
+  const form = [...document.querySelectorAll('form')].filter(f => f.method === 'post')[index];
+  const textual = ['text', 'email', 'search', 'url', 'tel', 'textarea'];
+  const samples = { number: '7777', date: '2031-02-03' };
+  const typed = {};
+  let blanked = null;
+  for (const el of form.elements) {
+    const type = (el.getAttribute('type') || (el.tagName === 'TEXTAREA' ? 'textarea' : 'text')).toLowerCase();
+    if (el.disabled || el.readOnly || !el.name || el.closest('[hidden]')) continue;
+    if (!['INPUT', 'TEXTAREA'].includes(el.tagName)) continue;
+    if (textual.includes(type)) {
+      if (!blanked && el.required) { el.value = ''; blanked = el; continue; }
+      el.value = 'kept ' + el.name.replace(/[^a-z0-9]/gi, '');
+    } else if (type in samples) {
+      el.value = samples[type];
+    } else {
+      continue;
+    }
+    typed[el.name] = el.value;
+  }
+  if (Object.keys(typed).length === 0 && blanked) {
+    blanked.value = 'kept ' + 'x'.repeat(5000);
+    typed[blanked.name] = blanked.value;
+  }
+  if (Object.keys(typed).length === 0) return null;
+  window.__unsent = true;
+  form.noValidate = true;
+  const button = form.querySelector('button[type=submit], input[type=submit], button:not([type])');
+  form.requestSubmit(button || undefined);
+  return typed;"#;
+
+/// After a refused submission: the values of the page's fields, or null if the page shows no refusal.
+const REFUSED_FIELDS: &str = r#"
+  if (window.__unsent) return 'not yet';
+  const refused = document.querySelector('.errors, [aria-invalid=true], .alert-error, .message-error');
+  if (!refused) return null;
+  return [...document.querySelectorAll('input, textarea')].map(e => e.value);"#;
+
+#[tokio::test]
+async fn no_form_loses_what_was_typed_when_it_is_refused() {
+    let Some(driver) = driver_with(&[]).await else {
+        return;
+    };
+    let c = &driver.client;
+    let app = TestApp::spawn(Backend::Sqlite, None, &[]).await;
+    let ada = seed(&app).await;
+    let (visitor, _) = app.new_client();
+    let mut problems = Vec::new();
+    let mut refused = 0;
+    for (role, client) in [("visitor", &visitor), ("ada", &ada.client)] {
+        let (pages, _) = crawl(&app, client, &[]).await;
+        c.delete_all_cookies().await.unwrap();
+        if role != "visitor" {
+            browser_login(c, &app, role).await;
+        }
+        for path in &pages {
+            c.goto(&app.url(path)).await.unwrap();
+            wait_page(c).await;
+            let actions = c
+                .execute(
+                    "return [...document.querySelectorAll('form')].filter(f => f.method === 'post')\
+                       .map(f => (f.matches('[data-confirm]') || f.querySelector('[data-confirm]') \
+                                  ? 'confirm ' : '') + (f.getAttribute('action') || location.pathname))",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let actions: Vec<String> = serde_json::from_value(actions).unwrap();
+            for (index, action) in actions.iter().enumerate() {
+                if form_is_skipped(action) {
+                    continue;
+                }
+                c.goto(&app.url(path)).await.unwrap();
+                wait_page(c).await;
+                let typed = c
+                    .execute(FILL_AND_SUBMIT, vec![json!(index)])
+                    .await
+                    .unwrap();
+                let Some(typed) = typed.as_object().cloned() else {
+                    eprintln!("{role} {path}: the form to {action} has nothing to type into");
+                    continue;
+                };
+                let mut after = Value::String("not yet".into());
+                for _ in 0..100 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    // The old page may be gone mid-call; try again.
+                    if let Ok(v) = c.execute(REFUSED_FIELDS, vec![]).await {
+                        after = v;
+                        if after != "not yet" {
+                            break;
+                        }
+                    }
+                }
+                assert_ne!(
+                    after, "not yet",
+                    "{path}: the form to {action} never answered"
+                );
+                let Some(values) = after.as_array() else {
+                    eprintln!("{role} {path}: the form to {action} was accepted");
+                    continue;
+                };
+                eprintln!("{role} {path}: the form to {action} was refused");
+                refused += 1;
+                for (name, value) in &typed {
+                    if !values.contains(value) {
+                        let shown: String = value
+                            .as_str()
+                            .unwrap_or_default()
+                            .chars()
+                            .take(20)
+                            .collect();
+                        problems.push(format!(
+                            "{role} {path}: the form to {action} lost `{name}` ({shown}…) when refused"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{refused} refused forms checked");
+    assert!(refused > 20, "only {refused} forms were refused");
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
