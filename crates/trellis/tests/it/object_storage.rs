@@ -172,3 +172,20 @@ async fn a_store_that_is_down_gives_503_and_nothing_half_saved() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn dozens_of_authors_upload_to_the_store_at_once() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(s3) = s3_settings("the concurrent object storage test") else {
+            return;
+        };
+        let mut settings = pairs(&s3);
+        settings.push(("throttle", "off"));
+        crate::helpers::run(
+            backend,
+            &settings,
+            crate::uploads::dozens_of_authors_upload_at_once,
+        )
+        .await;
+    }
+}

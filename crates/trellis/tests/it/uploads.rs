@@ -12,6 +12,7 @@ db_tests! {
     an_avatar_over_the_pixel_limit_is_refused_and_nothing_is_stored;
     a_cover_over_the_pixel_limit_is_refused_and_nothing_is_stored;
     a_cover_chosen_before_a_preview_or_a_refusal_is_kept_until_the_save;
+    dozens_of_authors_upload_at_once ["throttle" = "off"];
     an_upload_past_the_body_limit_without_a_length_is_413 ["max_body_bytes" = "65536", "password_validators" = "length"];
 }
 
@@ -273,6 +274,94 @@ async fn a_cover_chosen_before_a_preview_or_a_refusal_is_kept_until_the_save(app
     let zero = std::time::Duration::ZERO;
     assert_eq!(storage.delete_older_than(prefix, zero).await.unwrap(), 2);
     assert!(storage.list(prefix).await.unwrap().is_empty());
+}
+
+/// 24 authors at once each upload an avatar, preview a post with a cover (held) and save it, where
+/// uploads live (local files here, the S3 store in `object_storage.rs`). Every write lands, every key is
+/// distinct, and nothing stays held.
+pub(crate) async fn dozens_of_authors_upload_at_once(app: TestApp) {
+    const AUTHORS: usize = 24;
+    let mut authors = Vec::new();
+    for i in 0..AUTHORS {
+        authors.push(app.user(&format!("busy{i}"), &["authors"], false).await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, author) in authors.into_iter().enumerate() {
+        tasks.spawn(async move {
+            let png = crate::helpers::png_bytes(40 + i as u32, 30);
+            let resp = edit_profile(
+                &author,
+                &format!("Busy {i}"),
+                &format!("busy{i}@example.com"),
+                png.clone(),
+            )
+            .await;
+            assert_eq!(resp.status(), 303, "avatar {i}");
+            let title = format!("Busy post {i}");
+            let fields = |action: &'static str| {
+                vec![
+                    ("title", title.clone()),
+                    ("body", "text".to_string()),
+                    ("status", "published".to_string()),
+                    ("action", action.to_string()),
+                ]
+            };
+            let send = |fields: Vec<(&'static str, String)>, file: Option<Vec<u8>>| {
+                let author = &author;
+                async move {
+                    let fields: Vec<(&str, &str)> =
+                        fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    author
+                        .post_multipart(
+                            "/blog/new/",
+                            "/blog/new/",
+                            &fields,
+                            file.map(|f| ("cover", f, "cover.png")),
+                        )
+                        .await
+                }
+            };
+            let resp = send(fields("preview"), Some(png)).await;
+            assert_eq!(resp.status(), 200, "preview {i}");
+            let held = held_cover(&resp.text().await.unwrap());
+            let mut save = fields("save");
+            save.push(("held_cover", held));
+            let resp = send(save, None).await;
+            assert_eq!(resp.status(), 303, "save {i}");
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let storage = &app.state.storage;
+    let mut covers = Vec::new();
+    for i in 0..AUTHORS {
+        let post = trellis::blog::models::by_slug(&app.state.db, &format!("busy-post-{i}"))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("post {i} saved"));
+        let key = post
+            .row
+            .cover
+            .unwrap_or_else(|| panic!("post {i} has its cover"));
+        assert_eq!(
+            media_size(&app, &key).await,
+            (40 + i as u32, 30),
+            "post {i}'s own cover"
+        );
+        covers.push(key);
+        let user = models::find_by_username(&app.state.db, &format!("busy{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(user.avatar.is_some(), "avatar {i} saved");
+    }
+    covers.sort();
+    covers.dedup();
+    assert_eq!(covers.len(), AUTHORS, "distinct cover keys");
+    assert_eq!(storage.list("covers").await.unwrap().len(), 2 * AUTHORS);
+    assert_eq!(storage.list("avatars").await.unwrap().len(), 2 * AUTHORS);
+    assert!(storage.list("pending").await.unwrap().is_empty());
 }
 
 /// A body sent in chunks has no length to refuse up front: the limit is met while the form is read,
