@@ -164,9 +164,15 @@
 
   // Every figure a status change moves (counts, phase and week percentages, the chart) is marked
   // [data-live]: after a change the page is read again and those parts are swapped in, so the server
-  // stays the one place that computes them. A newer change supersedes an older refresh in flight.
+  // stays the one place that computes them. A newer change supersedes an older refresh in flight, and
+  // clicks in quick succession share one refresh (the page is read 300 ms after the last of them).
   var liveGeneration = 0;
+  var liveTimer = null;
   function refreshLive() {
+    window.clearTimeout(liveTimer);
+    liveTimer = window.setTimeout(readLive, 300);
+  }
+  function readLive() {
     var mine = ++liveGeneration;
     window.fetch(window.location.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
