@@ -48,6 +48,7 @@ db_tests! {
     management_commands_create_users_and_manage_groups;
     check_reports_the_database_and_migrations;
     backup_and_restore_bring_back_the_database_and_the_uploads ["password_validators" = "length", "blog_open_authoring" = "true"];
+    a_backup_taken_under_concurrent_writes_restores_consistent ["password_validators" = "length", "blog_open_authoring" = "true", "throttle" = "off"];
 }
 
 /// A fresh place to restore into: a new data directory, and a new database on the same server for
@@ -77,6 +78,17 @@ async fn restore_target(
             url.set_path(&name);
             (url.to_string(), Some((admin, name)))
         }
+    }
+}
+
+/// Drops the database [`restore_target`] made, if it made one.
+async fn drop_restore_target(pg: Option<(String, String)>) {
+    if let Some((admin, name)) = pg {
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(&admin).await.unwrap();
+        let _ = conn
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
     }
 }
 
@@ -183,13 +195,96 @@ async fn backup_and_restore_bring_back_the_database_and_the_uploads(app: TestApp
     assert!(!out.status.success());
     assert!(text(&out).contains("dumpdata"), "{}", text(&out));
 
-    if let Some((admin, name)) = pg {
-        use sea_orm::ConnectionTrait;
-        let conn = sea_orm::Database::connect(&admin).await.unwrap();
-        let _ = conn
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await;
+    drop_restore_target(pg).await;
+}
+
+/// 16 clients write articles (each with tags, which keep counters in the same transaction) while a
+/// backup runs. The restored copy holds every article acknowledged before the backup started, no more
+/// than were ever acknowledged, and counters that agree with its rows.
+async fn a_backup_taken_under_concurrent_writes_restores_consistent(app: TestApp) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use crate::helpers::sql;
+    const WRITERS: usize = 16;
+    let mut tokens = Vec::new();
+    for i in 0..WRITERS {
+        tokens.push(app.api_user(&format!("writer{i}")).await);
     }
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let mut writers = tokio::task::JoinSet::new();
+    for (i, token) in tokens.into_iter().enumerate() {
+        let (app, stop, acknowledged) = (app.fork(), stop.clone(), acknowledged.clone());
+        writers.spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let title = format!("Busy {i} {n}");
+                app.api_article(&token, &title, &["busy", &format!("w{i}")])
+                    .await;
+                acknowledged.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+        });
+    }
+    // Let the writers get going, then back up while they run.
+    while acknowledged.load(Ordering::Relaxed) < 40 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let before = acknowledged.load(Ordering::Relaxed);
+    let work = tempfile::tempdir().unwrap();
+    let backup = work.path().join("backup");
+    let env: Vec<(String, String)> = env_of(&app)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let dir = backup.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        trellis(&pairs)
+            .args(["backup", dir.to_str().unwrap()])
+            .output()
+            .expect("run trellis")
+    })
+    .await
+    .unwrap();
+    let during = acknowledged.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    while let Some(done) = writers.join_next().await {
+        done.unwrap();
+    }
+    let after = acknowledged.load(Ordering::Relaxed);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(during > 0, "writes went on while the backup ran");
+
+    let (url, pg) = restore_target(&app, work.path()).await;
+    let data = work.path().join("restored-data").display().to_string();
+    let out = trellis(&[
+        ("TRELLIS_DATABASE_URL", url.as_str()),
+        ("TRELLIS_DATA_DIR", data.as_str()),
+    ])
+    .args(["restore", backup.to_str().unwrap()])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let back = TestApp::spawn(app.backend, Some(url), &[("data_dir", data.as_str())]).await;
+    let rows = sql::scalar(&back, "SELECT COUNT(*) FROM blog_posts", vec![]).await as usize;
+    assert!(
+        (before..=after).contains(&rows),
+        "{before} acknowledged before the backup, {after} in all, {rows} restored"
+    );
+    let (status, list) = back
+        .api(reqwest::Method::GET, "/api/articles?limit=1", None, None)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        list["articlesCount"], rows,
+        "the kept count agrees with the rows"
+    );
+    sql::assert_tag_counts_exact(&back).await;
+    eprintln!("{before} before, {during} during the backup, {rows} restored of {after}");
+    drop(back);
+    drop_restore_target(pg).await;
 }
 
 async fn management_commands_create_users_and_manage_groups(app: TestApp) {
