@@ -188,6 +188,21 @@ async fn stoppable_app() -> Stoppable {
     }
 }
 
+/// Waits until the server, told to stop, refuses new connections.
+async fn refuses_new_connections(address: &str) {
+    let refusing = async {
+        while tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(GENEROUS, refusing)
+        .await
+        .expect("new connections are refused once shutdown begins");
+}
+
 /// A request whose body is still arriving when shutdown begins is answered in full; the server refuses
 /// new connections meanwhile and stops once it is done.
 #[tokio::test]
@@ -210,17 +225,7 @@ async fn shutdown_lets_a_slow_upload_finish_and_refuses_new_clients() {
     upload.send(first.as_bytes()).await;
 
     stop.send(()).unwrap();
-    let refusing = async {
-        while tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
-            .await
-            .is_ok()
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(GENEROUS, refusing)
-        .await
-        .expect("new connections are refused once shutdown begins");
+    refuses_new_connections(&address).await;
 
     upload.send(rest.as_bytes()).await;
     let (status, body) = upload.response().await;
@@ -253,17 +258,7 @@ async fn a_request_on_an_idle_connection_during_shutdown_is_answered_not_dropped
     assert_eq!(kept.response().await.0, 200);
     // The connection is now idle, as a proxy's pooled connection is between requests.
     stop.send(()).unwrap();
-    let refusing = async {
-        while tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
-            .await
-            .is_ok()
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(GENEROUS, refusing)
-        .await
-        .expect("new connections are refused once shutdown begins");
+    refuses_new_connections(&address).await;
 
     let body = "{}";
     kept.send(

@@ -15,7 +15,7 @@ async fn switch_user(c: &Client, app: &TestApp, name: &str) {
 }
 
 /// The page's widths: (document scroll width, viewport width).
-async fn widths(c: &Client) -> (u64, u64) {
+pub(crate) async fn widths(c: &Client) -> (u64, u64) {
     let v = c
         .execute(
             "return [document.documentElement.scrollWidth, window.innerWidth]",

@@ -431,14 +431,7 @@ async fn sweep(
     for path in pages {
         c.goto(&app.url(path)).await.unwrap();
         wait_page(c).await;
-        let v = c
-            .execute(
-                "return [document.documentElement.scrollWidth, window.innerWidth]",
-                vec![],
-            )
-            .await
-            .unwrap();
-        let (scroll, inner) = (v[0].as_u64().unwrap(), v[1].as_u64().unwrap());
+        let (scroll, inner) = crate::shop_browser::widths(c).await;
         assert!((360..=414).contains(&inner), "phone viewport: {inner}");
         if scroll > inner {
             let culprits = c.execute(WIDEST, vec![]).await.unwrap();

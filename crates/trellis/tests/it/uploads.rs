@@ -68,19 +68,13 @@ async fn media_size(app: &TestApp, key: &str) -> (u32, u32) {
 }
 
 async fn new_post_with_cover(author: &TestApp, title: &str, cover: Vec<u8>) -> reqwest::Response {
-    author
-        .post_multipart(
-            "/blog/new/",
-            "/blog/new/",
-            &[
-                ("title", title),
-                ("body", "text"),
-                ("status", "published"),
-                ("action", "save"),
-            ],
-            Some(("cover", cover, "cover.png")),
-        )
-        .await
+    let fields = vec![
+        ("title", title.to_string()),
+        ("body", "text".to_string()),
+        ("status", "published".to_string()),
+        ("action", "save".to_string()),
+    ];
+    new_post(author, fields, Some(cover)).await
 }
 
 async fn an_8000_by_1_avatar_is_stored_at_avatar_size(app: TestApp) {
@@ -158,6 +152,23 @@ async fn a_cover_over_the_pixel_limit_is_refused_and_nothing_is_stored(app: Test
     assert!(app.state.storage.list("covers").await.unwrap().is_empty());
 }
 
+/// Submits the new-post form with `fields` and, if given, a cover file.
+async fn new_post(
+    author: &TestApp,
+    fields: Vec<(&'static str, String)>,
+    cover: Option<Vec<u8>>,
+) -> reqwest::Response {
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    author
+        .post_multipart(
+            "/blog/new/",
+            "/blog/new/",
+            &fields,
+            cover.map(|f| ("cover", f, "cover.png")),
+        )
+        .await
+}
+
 /// The `held_cover` value in a rendered editor form.
 fn held_cover(html: &str) -> String {
     let at = html
@@ -170,20 +181,7 @@ fn held_cover(html: &str) -> String {
 async fn a_cover_chosen_before_a_preview_or_a_refusal_is_kept_until_the_save(app: TestApp) {
     let author = app.user("previewer", &["authors"], false).await;
     let cover = crate::helpers::png_bytes(64, 48);
-    let send = |fields: Vec<(&'static str, String)>, file: Option<Vec<u8>>| {
-        let author = &author;
-        async move {
-            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            author
-                .post_multipart(
-                    "/blog/new/",
-                    "/blog/new/",
-                    &fields,
-                    file.map(|f| ("cover", f, "cover.png")),
-                )
-                .await
-        }
-    };
+    let send = |fields, file| new_post(&author, fields, file);
     let base = |action: &str| {
         vec![
             ("title", "Held cover".to_string()),
@@ -306,21 +304,7 @@ pub(crate) async fn dozens_of_authors_upload_at_once(app: TestApp) {
                     ("action", action.to_string()),
                 ]
             };
-            let send = |fields: Vec<(&'static str, String)>, file: Option<Vec<u8>>| {
-                let author = &author;
-                async move {
-                    let fields: Vec<(&str, &str)> =
-                        fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    author
-                        .post_multipart(
-                            "/blog/new/",
-                            "/blog/new/",
-                            &fields,
-                            file.map(|f| ("cover", f, "cover.png")),
-                        )
-                        .await
-                }
-            };
+            let send = |fields, file| new_post(&author, fields, file);
             let resp = send(fields("preview"), Some(png)).await;
             assert_eq!(resp.status(), 200, "preview {i}");
             let held = held_cover(&resp.text().await.unwrap());
